@@ -1,0 +1,70 @@
+// Checks the JSON shapes the API accepts. Wrong types get Toxiproxy's `bad request body:` prefix
+// and name the field; values are checked further down (the collection, the toxic definitions).
+
+import { badBody } from '../errors.js';
+import type { ProxyInput, ToxicInput } from '../core/collection.js';
+
+type Json = Record<string, unknown>;
+
+/** Parses a request body. Empty and malformed bodies read as Toxiproxy's do (`EOF`). */
+export function parseJson(raw: Buffer): unknown {
+  const text = raw.toString('utf8');
+  if (text.trim() === '') throw badBody('EOF');
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw badBody((err as Error).message);
+  }
+}
+
+export function objectBody(body: unknown, what: string): Json {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw badBody(`${what} must be a JSON object, got ${kind(body)}`);
+  }
+  return body as Json;
+}
+
+export function proxyInput(body: unknown, what = 'proxy'): ProxyInput {
+  const json = objectBody(body, what);
+  return {
+    name: optional(json, 'name', 'string'),
+    listen: optional(json, 'listen', 'string'),
+    upstream: optional(json, 'upstream', 'string'),
+    enabled: optional(json, 'enabled', 'boolean'),
+  };
+}
+
+export function populateInput(body: unknown): ProxyInput[] {
+  if (!Array.isArray(body)) throw badBody(`populate expects a JSON array of proxies, got ${kind(body)}`);
+  return body.map((item, i) => proxyInput(item, `proxy ${i + 1}`));
+}
+
+export function toxicInput(body: unknown): ToxicInput {
+  const json = objectBody(body, 'toxic');
+  const stream = json.stream;
+  if (stream !== undefined && typeof stream !== 'string') {
+    throw badBody(`field stream must be a string, got ${kind(stream)}`);
+  }
+  return {
+    name: optional(json, 'name', 'string'),
+    type: optional(json, 'type', 'string'),
+    stream: stream as string | undefined,
+    toxicity: optional(json, 'toxicity', 'number'),
+    attributes: json.attributes,
+  };
+}
+
+function optional<T extends 'string' | 'boolean' | 'number'>(
+  json: Json, field: string, type: T,
+): (T extends 'string' ? string : T extends 'boolean' ? boolean : number) | undefined {
+  const value = json[field];
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== type) throw badBody(`field ${field} must be a ${type}, got ${kind(value)}`);
+  return value as never;
+}
+
+function kind(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'array';
+  return typeof value;
+}

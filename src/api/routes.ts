@@ -1,0 +1,133 @@
+// The API as a literal table: method, path pattern, handler. Toxiproxy's v2 routes first, then
+// faultline's extensions. Path parameters match one segment and are URL-decoded.
+
+import type { Collection } from '../core/collection.js';
+import { toxicJSON } from '../core/toxic-config.js';
+import type { AnyToxicDefinition } from '../toxic.js';
+import { populateInput, proxyInput, toxicInput } from './input.js';
+import { TOXIPROXY_API_VERSION } from './version.js';
+
+export interface ApiContext {
+  readonly collection: Collection;
+  readonly toxics: readonly AnyToxicDefinition[];
+  readonly version: string;
+}
+
+export interface Request {
+  params: Record<string, string>;
+  /** The parsed JSON body; throws Toxiproxy's `bad request body` error. Read lazily, because
+   *  some routes check the proxy exists before they look at the body. */
+  body(): unknown;
+}
+
+export type Reply =
+  | { status: number; json: unknown; newline?: boolean }
+  | { status: number; text: string; type: string }
+  | { status: 204 };
+
+export interface Route {
+  method: string;
+  path: string;
+  handle(api: ApiContext, req: Request): Promise<Reply>;
+}
+
+const ok = (json: unknown, status = 200): Reply => ({ status, json });
+
+export const ROUTES: readonly Route[] = [
+  {
+    method: 'POST', path: '/reset',
+    async handle(api) { await api.collection.reset(); return { status: 204 }; },
+  },
+  {
+    method: 'GET', path: '/proxies',
+    async handle(api) {
+      return ok(Object.fromEntries(api.collection.list().map((p) => [p.name, p.toJSON()])));
+    },
+  },
+  {
+    method: 'POST', path: '/proxies',
+    async handle(api, req) { return ok((await api.collection.create(proxyInput(req.body()))).toJSON(), 201); },
+  },
+  {
+    method: 'POST', path: '/populate',
+    async handle(api, req) {
+      const result = await api.collection.populate(populateInput(req.body()));
+      const proxies = result.proxies.map((p) => p.toJSON());
+      if (result.error !== undefined) {
+        const { message, status, code } = result.error;
+        return { status, json: { error: message, status, code, proxies }, newline: true };
+      }
+      return ok({ proxies }, 201);
+    },
+  },
+  {
+    method: 'GET', path: '/proxies/:proxy',
+    async handle(api, req) { return ok(api.collection.get(req.params.proxy!).toJSON()); },
+  },
+  ...['POST', 'PATCH'].map((method): Route => ({
+    method, path: '/proxies/:proxy',
+    async handle(api, req) {
+      api.collection.get(req.params.proxy!);
+      const input = proxyInput(req.body());
+      return ok((await api.collection.update(req.params.proxy!, input)).toJSON());
+    },
+  })),
+  {
+    method: 'DELETE', path: '/proxies/:proxy',
+    async handle(api, req) { await api.collection.delete(req.params.proxy!); return { status: 204 }; },
+  },
+  {
+    method: 'GET', path: '/proxies/:proxy/toxics',
+    async handle(api, req) { return ok(api.collection.get(req.params.proxy!).listToxics().map(toxicJSON)); },
+  },
+  {
+    method: 'POST', path: '/proxies/:proxy/toxics',
+    async handle(api, req) {
+      api.collection.get(req.params.proxy!);
+      return ok(toxicJSON(await api.collection.addToxic(req.params.proxy!, toxicInput(req.body()))));
+    },
+  },
+  {
+    method: 'GET', path: '/proxies/:proxy/toxics/:toxic',
+    async handle(api, req) { return ok(toxicJSON(api.collection.getToxic(req.params.proxy!, req.params.toxic!))); },
+  },
+  ...['POST', 'PATCH'].map((method): Route => ({
+    method, path: '/proxies/:proxy/toxics/:toxic',
+    async handle(api, req) {
+      api.collection.getToxic(req.params.proxy!, req.params.toxic!);
+      const input = toxicInput(req.body());
+      return ok(toxicJSON(await api.collection.updateToxic(req.params.proxy!, req.params.toxic!, input)));
+    },
+  })),
+  {
+    method: 'DELETE', path: '/proxies/:proxy/toxics/:toxic',
+    async handle(api, req) {
+      await api.collection.removeToxic(req.params.proxy!, req.params.toxic!);
+      return { status: 204 };
+    },
+  },
+  {
+    // Byte-exact with Toxiproxy, space after the colon included: some clients read it as text.
+    method: 'GET', path: '/version',
+    async handle(api) {
+      return {
+        status: 200,
+        type: 'application/json;charset=utf-8',
+        text: `{"version": "${TOXIPROXY_API_VERSION}", "faultline": "${api.version}"}\n`,
+      };
+    },
+  },
+  {
+    method: 'GET', path: '/toxics',
+    async handle(api) { return ok(api.toxics.map(catalogEntry)); },
+  },
+];
+
+function catalogEntry(def: AnyToxicDefinition): Record<string, unknown> {
+  return {
+    type: def.type,
+    description: def.description,
+    protocols: def.protocols,
+    attributes: Object.fromEntries(Object.entries(def.attributes).map(([name, spec]) => [name, spec])),
+  };
+}

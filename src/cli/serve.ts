@@ -1,0 +1,67 @@
+// `faultline serve`: start the API server, print where it listens, and close it gracefully on
+// SIGINT or SIGTERM. The action resolves once the server is closed; main.ts then exits 0.
+
+import { InvalidArgumentError, type Command } from 'commander';
+import type { CliIO } from './output.js';
+
+interface ServeOptions {
+  host: string;
+  port: number;
+  config?: string;
+  seed?: number;
+}
+
+/** An integer port in 0..65535 (0 picks a free port). */
+export function parsePort(raw: string): number {
+  const port = /^\d+$/.test(raw) ? Number(raw) : Number.NaN;
+  if (!Number.isInteger(port) || port > 65535) {
+    throw new InvalidArgumentError('port must be an integer between 0 and 65535.');
+  }
+  return port;
+}
+
+/** A safe integer seed. */
+export function parseSeed(raw: string): number {
+  const seed = /^-?\d+$/.test(raw) ? Number(raw) : Number.NaN;
+  if (!Number.isSafeInteger(seed)) throw new InvalidArgumentError('seed must be an integer.');
+  return seed;
+}
+
+/** Resolves with the signal's name the first time SIGINT or SIGTERM arrives. */
+function nextSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const onSignal = (signal: NodeJS.Signals): void => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      resolve(signal);
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  });
+}
+
+export function registerServeCommand(program: Command, io: CliIO): void {
+  program
+    .command('serve')
+    .description('run the faultline server (the Toxiproxy v2 API plus the proxies it manages)')
+    .option('--host <host>', 'host the API listens on', '127.0.0.1')
+    .option('--port <port>', 'port the API listens on (0 picks a free port)', parsePort, 8474)
+    .option('--config <file>', 'JSON file with an array of proxies to create at start (the /populate format)')
+    .option('--seed <n>', 'seed for the random source, so toxic decisions replay (default: random)', parseSeed)
+    .action(async (opts: ServeOptions) => {
+      // Loaded lazily so the client commands never pay for the server's modules.
+      const { createServer } = await import('../server.js');
+      const signal = nextSignal();
+      const server = await createServer({
+        host: opts.host,
+        port: opts.port,
+        ...(opts.seed !== undefined ? { seed: opts.seed } : {}),
+        ...(opts.config !== undefined ? { config: opts.config } : {}),
+        log: (line: string) => io.err(line.endsWith('\n') ? line : `${line}\n`),
+      });
+      io.out(`faultline listening on ${server.url} (seed ${server.seed})\n`);
+      const received = await signal;
+      io.err(`faultline: ${received} received, shutting down\n`);
+      await server.close();
+    });
+}

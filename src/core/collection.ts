@@ -1,0 +1,224 @@
+// Every proxy by name, and the operations the API exposes on them, with Toxiproxy's rules:
+// which changes restart a listener, populate's create-or-replace, reset, and the order in which
+// toxic input is checked (clients' tests depend on which error wins).
+
+import { FaultlineError, badBody, missingField } from '../errors.js';
+import { parseAttributes, type AnyToxicDefinition, type Stream } from '../toxic.js';
+import { parseHostPort, reportBound, resolveListen } from './address.js';
+import type { Reporter } from './reporter.js';
+import { TcpProxy, type ProxyDeps } from './tcp-proxy.js';
+import { toxicJSON, type ToxicConfig } from './toxic-config.js';
+
+export interface ProxyInput {
+  name?: string;
+  listen?: string;
+  upstream?: string;
+  enabled?: boolean | null;
+}
+
+export interface ToxicInput {
+  name?: string;
+  type?: string;
+  stream?: string;
+  toxicity?: number;
+  attributes?: unknown;
+}
+
+export interface CollectionDeps {
+  reporter: Reporter;
+  random: { fork(label: string): ProxyDeps['random'] };
+  findToxic(type: string): AnyToxicDefinition | undefined;
+}
+
+export class Collection {
+  private readonly proxies = new Map<string, TcpProxy>();
+
+  constructor(private readonly deps: CollectionDeps) {}
+
+  list(): TcpProxy[] {
+    return [...this.proxies.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  get(name: string): TcpProxy {
+    const proxy = this.proxies.get(name);
+    if (proxy === undefined) throw new FaultlineError('ERR_PROXY_NOT_FOUND');
+    return proxy;
+  }
+
+  async create(input: ProxyInput): Promise<TcpProxy> {
+    const proxy = this.build(input);
+    if (this.proxies.has(proxy.name)) throw new FaultlineError('ERR_PROXY_EXISTS');
+    if (input.enabled ?? true) await proxy.start();
+    this.proxies.set(proxy.name, proxy);
+    this.changed(proxy, 'proxy:created');
+    return proxy;
+  }
+
+  /** A partial update: missing fields keep their values. A new address restarts the listener. */
+  async update(name: string, input: ProxyInput): Promise<TcpProxy> {
+    const proxy = this.get(name);
+    const upstream = input.upstream ?? proxy.upstream;
+    if (input.upstream !== undefined) checkUpstream(upstream);
+    const listen = input.listen ?? proxy.listen;
+    const wanted = input.enabled ?? proxy.enabled;
+    if (await this.differs(proxy, listen, upstream)) {
+      await proxy.stop();
+      proxy.listen = listen;
+      proxy.upstream = upstream;
+    }
+    try {
+      if (wanted && !proxy.enabled) await proxy.start();
+      else if (!wanted && proxy.enabled) await proxy.stop();
+    } finally {
+      this.changed(proxy, 'proxy:updated');
+    }
+    return proxy;
+  }
+
+  async delete(name: string): Promise<void> {
+    const proxy = this.get(name);
+    this.proxies.delete(name);
+    await proxy.stop();
+    this.deps.reporter.changed({ kind: 'proxy:deleted', proxy: name });
+  }
+
+  /**
+   * Creates or replaces proxies in order after validating them all. An identical entry is left
+   * untouched (toxics, connections and enabled state kept); a differing one is replaced. Stops
+   * at the first failure, keeping what was done, as Toxiproxy does.
+   */
+  async populate(inputs: ProxyInput[]): Promise<{ proxies: TcpProxy[]; error?: FaultlineError }> {
+    inputs.forEach((input, i) => {
+      if (!input.name) throw missingField('name', i + 1);
+      if (!input.upstream) throw missingField('upstream', i + 1);
+      checkUpstream(input.upstream);
+    });
+    const done: TcpProxy[] = [];
+    for (const input of inputs) {
+      try {
+        const existing = this.proxies.get(input.name!);
+        if (existing !== undefined) {
+          if (!(await this.differs(existing, input.listen ?? '', input.upstream!))) {
+            done.push(existing);
+            continue;
+          }
+          await this.delete(existing.name);
+        }
+        done.push(await this.create(input));
+      } catch (err) {
+        if (err instanceof FaultlineError) return { proxies: done, error: err };
+        throw err;
+      }
+    }
+    return { proxies: done };
+  }
+
+  /** Re-enables every proxy and removes every toxic. */
+  async reset(): Promise<void> {
+    for (const proxy of this.list()) {
+      if (!proxy.enabled) {
+        await proxy.start();
+        this.changed(proxy, 'proxy:updated');
+      }
+    }
+    for (const proxy of this.list()) {
+      for (const toxic of proxy.listToxics()) await this.removeToxic(proxy.name, toxic.name);
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.list().map((p) => p.stop()));
+  }
+
+  // ---- toxics ----
+
+  getToxic(proxyName: string, toxicName: string): ToxicConfig {
+    const toxic = this.get(proxyName).getToxic(toxicName);
+    if (toxic === undefined) throw new FaultlineError('ERR_TOXIC_NOT_FOUND');
+    return toxic;
+  }
+
+  async addToxic(proxyName: string, input: ToxicInput): Promise<ToxicConfig> {
+    const proxy = this.get(proxyName);
+    const streamLabel = input.stream ?? 'downstream';
+    const stream = streamLabel.toLowerCase();
+    if (stream !== 'upstream' && stream !== 'downstream') throw new FaultlineError('ERR_INVALID_STREAM');
+    const type = input.type ?? '';
+    const name = input.name || `${type}_${streamLabel}`;
+    const definition = this.deps.findToxic(type);
+    if (definition === undefined) throw new FaultlineError('ERR_INVALID_TOXIC_TYPE');
+    if (!definition.protocols.includes(proxy.protocol)) {
+      throw new FaultlineError('ERR_UNSUPPORTED_PROTOCOL', `toxic ${type} does not apply to ${proxy.protocol} proxies`);
+    }
+    if (proxy.getToxic(name) !== undefined) throw new FaultlineError('ERR_TOXIC_EXISTS');
+    const config: ToxicConfig = {
+      name, type, stream: stream as Stream, streamLabel, definition,
+      toxicity: checkToxicity(input.toxicity ?? 1),
+      attributes: parseAttributes(definition, input.attributes),
+      expiresAt: null,
+    };
+    await proxy.addToxic(config);
+    this.deps.reporter.changed({ kind: 'toxic:added', proxy: proxy.name, toxic: name, body: toxicJSON(config) });
+    return config;
+  }
+
+  /** Merges attributes into the current ones; toxicity changes only if given. */
+  async updateToxic(proxyName: string, toxicName: string, input: ToxicInput): Promise<ToxicConfig> {
+    const proxy = this.get(proxyName);
+    const current = this.getToxic(proxyName, toxicName);
+    const config: ToxicConfig = {
+      ...current,
+      toxicity: input.toxicity === undefined ? current.toxicity : checkToxicity(input.toxicity),
+      attributes: parseAttributes(current.definition, input.attributes, current.attributes),
+    };
+    await proxy.updateToxic(config);
+    this.deps.reporter.changed({ kind: 'toxic:updated', proxy: proxy.name, toxic: toxicName, body: toxicJSON(config) });
+    return config;
+  }
+
+  async removeToxic(proxyName: string, toxicName: string): Promise<void> {
+    const proxy = this.get(proxyName);
+    this.getToxic(proxyName, toxicName);
+    await proxy.removeToxic(toxicName);
+    this.deps.reporter.changed({ kind: 'toxic:removed', proxy: proxy.name, toxic: toxicName });
+  }
+
+  // ---- helpers ----
+
+  private build(input: ProxyInput): TcpProxy {
+    if (!input.name) throw missingField('name');
+    if (!input.upstream) throw missingField('upstream');
+    checkUpstream(input.upstream);
+    const random = this.deps.random.fork(`proxy/${input.name}`);
+    return new TcpProxy(input.name, input.listen ?? '', input.upstream, { reporter: this.deps.reporter, random });
+  }
+
+  /** Toxiproxy's Differs: the resolved listen address or the upstream changed. */
+  private async differs(proxy: TcpProxy, listen: string, upstream: string): Promise<boolean> {
+    if (upstream !== proxy.upstream) return true;
+    let resolved;
+    try {
+      resolved = await resolveListen(listen);
+    } catch (err) {
+      throw new FaultlineError('ERR_LISTEN', (err as Error).message);
+    }
+    return reportBound(resolved.host, resolved.port) !== proxy.listen;
+  }
+
+  private changed(proxy: TcpProxy, kind: 'proxy:created' | 'proxy:updated'): void {
+    this.deps.reporter.changed({ kind, proxy: proxy.name, body: proxy.toJSON() });
+  }
+}
+
+function checkUpstream(upstream: string): void {
+  try {
+    parseHostPort(upstream);
+  } catch (err) {
+    throw badBody(`upstream ${(err as Error).message}`);
+  }
+}
+
+function checkToxicity(value: number): number {
+  if (!(value >= 0 && value <= 1)) throw badBody(`toxicity must be between 0 and 1, got ${value}`);
+  return value;
+}

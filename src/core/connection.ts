@@ -1,0 +1,157 @@
+// One proxied TCP connection: the client socket, the upstream socket, and a link for each
+// direction. Half-close is the default: a FIN travels through its link and half-closes the
+// far socket, while the other direction keeps flowing. The connection is over when both
+// sockets have closed.
+
+import type { Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import type { FaultAction, FaultDetail, RandomSource, Stream } from '../toxic.js';
+import { Link, type LinkHost } from './link.js';
+import type { Reporter } from './reporter.js';
+import type { StageRun } from './stage.js';
+import type { ToxicConfig } from './toxic-config.js';
+
+export interface ConnectionOwner {
+  readonly name: string;
+  readonly upstream: string;
+  readonly reporter: Reporter;
+  randomFor(seq: number, stream: Stream, toxic: string): RandomSource;
+  toxicsFor(stream: Stream): readonly ToxicConfig[];
+  closed(conn: Connection): void;
+}
+
+/** How long a graceful close may take to flush before the sockets are destroyed outright. */
+const CLOSE_GRACE_MS = 5_000;
+
+export class Connection implements LinkHost {
+  readonly protocol = 'tcp' as const;
+  readonly openedAt = Date.now();
+  readonly up: Link;
+  readonly down: Link;
+  private readonly started = performance.now();
+  private open = 2;
+  private reason = 'closed';
+  private ending = false;
+
+  constructor(
+    readonly id: string,
+    readonly seq: number,
+    readonly client: string,
+    private readonly clientSocket: Socket,
+    private readonly upstreamSocket: Socket,
+    private readonly owner: ConnectionOwner,
+  ) {
+    const sinkDone = (link: Link) => { if (link.closing) this.close('closed by toxic'); };
+    this.up = new Link('upstream', clientSocket, upstreamSocket, this, sinkDone);
+    this.down = new Link('downstream', upstreamSocket, clientSocket, this, sinkDone);
+    this.up.init(owner.toxicsFor('upstream'));
+    this.down.init(owner.toxicsFor('downstream'));
+    for (const socket of [clientSocket, upstreamSocket]) {
+      socket.on('error', (err: NodeJS.ErrnoException) => this.onError(err));
+      socket.on('close', () => this.onClose());
+    }
+    owner.reporter.connectionOpened(this.info());
+    clientSocket.resume();
+  }
+
+  link(stream: Stream): Link {
+    return stream === 'upstream' ? this.up : this.down;
+  }
+
+  /** Graceful: stop the links, flush what the sockets hold, send FIN both ways, then close. */
+  close(reason = 'closed'): void {
+    if (this.ending) return;
+    this.ending = true;
+    this.reason = reason;
+    this.up.teardown();
+    this.down.teardown();
+    for (const socket of [this.clientSocket, this.upstreamSocket]) {
+      if (socket.destroyed) continue;
+      // Unread input at close() turns the FIN into an RST, so keep reading and discard.
+      socket.on('data', discard);
+      socket.resume();
+      socket.end(() => socket.destroy());
+      setTimeout(() => socket.destroy(), CLOSE_GRACE_MS).unref();
+    }
+  }
+
+  /** Abortive: both peers see ECONNRESET. */
+  reset(reason = 'reset'): void {
+    this.reason = reason;
+    this.ending = true;
+    this.up.teardown();
+    this.down.teardown();
+    for (const socket of [this.clientSocket, this.upstreamSocket]) {
+      if (!socket.destroyed) socket.resetAndDestroy();
+    }
+  }
+
+  /** Immediate: used when a proxy is disabled or deleted. Peers see EOF. */
+  destroy(reason: string): void {
+    this.reason = reason;
+    this.ending = true;
+    this.up.teardown();
+    this.down.teardown();
+    this.clientSocket.destroy();
+    this.upstreamSocket.destroy();
+  }
+
+  info() {
+    return {
+      proxy: this.owner.name,
+      protocol: this.protocol,
+      conn: this.id,
+      client: this.client,
+      upstream: this.owner.upstream,
+    };
+  }
+
+  // ---- LinkHost ----
+
+  randomFor(stream: Stream, toxic: string): RandomSource {
+    return this.owner.randomFor(this.seq, stream, toxic);
+  }
+
+  report(config: ToxicConfig, action: FaultAction, detail: FaultDetail): void {
+    this.owner.reporter.fault({
+      proxy: this.owner.name, protocol: this.protocol, conn: this.id, client: this.client,
+      toxic: config.name, type: config.type, stream: config.stream, action, detail,
+    });
+  }
+
+  stageClosed(stage: StageRun): void {
+    const link = this.up.stages.includes(stage) ? this.up : this.down;
+    link.closing = true;
+    if (link.finished) this.close('closed by toxic');
+  }
+
+  failed(config: ToxicConfig, err: unknown): void {
+    this.owner.reporter.warn(`toxic ${config.name} failed; closing the connection`, {
+      proxy: this.owner.name, conn: this.id, error: err instanceof Error ? err.message : String(err),
+    });
+    this.destroy('toxic failed');
+  }
+
+  private onError(err: NodeJS.ErrnoException): void {
+    if (this.ending) return;
+    // Pass a reset through as a reset, so the far peer sees what a direct peer would.
+    if (err.code === 'ECONNRESET') this.reset('peer reset');
+    else this.destroy(`socket error: ${err.code ?? err.message}`);
+  }
+
+  private onClose(): void {
+    if (--this.open > 0) return;
+    this.up.teardown();
+    this.down.teardown();
+    this.owner.reporter.connectionClosed({
+      ...this.info(),
+      bytesUp: this.up.bytes,
+      bytesDown: this.down.bytes,
+      durationMs: Math.round(performance.now() - this.started),
+      reason: this.reason,
+    });
+    this.owner.closed(this);
+  }
+}
+
+function discard(): void {}

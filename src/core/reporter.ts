@@ -1,0 +1,56 @@
+// What the core tells the rest of the server. The core never knows who listens (the event
+// bus, a store, a WebSocket hub): it reports through this one interface, which server.ts wires.
+
+import type { FaultAction, FaultDetail, Protocol, Stream } from '../toxic.js';
+
+/** One injected fault, before the bus gives it an id and decides whether to stream it. */
+export interface FaultReport {
+  proxy: string;
+  protocol: Protocol;
+  conn: string;
+  client: string;
+  toxic: string;
+  type: string;
+  stream: Stream;
+  action: FaultAction;
+  detail: FaultDetail;
+}
+
+export interface ConnectionInfo {
+  proxy: string;
+  protocol: Protocol;
+  conn: string;
+  client: string;
+  upstream: string;
+}
+
+export interface ConnectionClosed extends ConnectionInfo {
+  bytesUp: number;
+  bytesDown: number;
+  durationMs: number;
+  reason: string;
+}
+
+/** A change to the configured state: what a store persists and a dashboard redraws. */
+export type StateChange =
+  | { kind: 'proxy:created' | 'proxy:updated'; proxy: string; body: Record<string, unknown> }
+  | { kind: 'proxy:deleted'; proxy: string }
+  | { kind: 'toxic:added' | 'toxic:updated'; proxy: string; toxic: string; body: Record<string, unknown> }
+  | { kind: 'toxic:removed' | 'toxic:expired'; proxy: string; toxic: string };
+
+export interface Reporter {
+  fault(report: FaultReport): void;
+  changed(change: StateChange): void;
+  connectionOpened(info: ConnectionInfo): void;
+  connectionClosed(info: ConnectionClosed): void;
+  /** Problems that are not faults we injected: a failed dial, a toxic that threw. */
+  warn(message: string, context?: Record<string, unknown>): void;
+}
+
+export const silentReporter: Reporter = {
+  fault() {},
+  changed() {},
+  connectionOpened() {},
+  connectionClosed() {},
+  warn() {},
+};

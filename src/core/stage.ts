@@ -1,0 +1,228 @@
+// The runtime behind the Stage interface: one toxic on one direction of one connection.
+// It owns the toxic's bounded input queue, the interruptible sleep, and the run loop that
+// restarts a pipe after an update or hands end-of-stream onward when the pipe finishes.
+
+import { performance } from 'node:perf_hooks';
+import {
+  MAX_MS, TIMED_OUT,
+  type Chunk, type FaultAction, type FaultDetail, type Protocol, type RandomSource, type Stage,
+} from '../toxic.js';
+import type { ToxicConfig } from './toxic-config.js';
+
+const DEFAULT_BUFFER = 256 * 1024;
+
+/** Where a stage (or the head of a link) hands its chunks. */
+export interface ChunkTarget {
+  /** Takes a chunk; returns a promise when the giver should wait (back-pressure). */
+  accept(chunk: Chunk): void | Promise<void>;
+  /** Takes a chunk regardless of capacity; an interrupted stage must never block. */
+  force(chunk: Chunk): void;
+  /** The giver has ended: propagate end of stream. */
+  finish(): void;
+}
+
+export interface StageHost {
+  readonly protocol: Protocol;
+  report(config: ToxicConfig, action: FaultAction, detail: FaultDetail): void;
+  /** Graceful close requested by this stage; it has already handed end-of-stream on. */
+  stageClosed(stage: StageRun): void;
+  reset(): void;
+  failed(config: ToxicConfig, err: unknown): void;
+}
+
+async function passthrough(stage: StageRun): Promise<void> {
+  for (;;) {
+    const chunk = await stage.read();
+    if (chunk === null) return;
+    await stage.write(chunk);
+  }
+}
+
+export class StageRun implements Stage<any, any>, ChunkTarget {
+  config: ToxicConfig;
+  out: ChunkTarget;
+  readonly random: RandomSource;
+  readonly state: unknown;
+  /** Result of the toxicity roll; an inactive stage passes data through untouched. */
+  active: boolean;
+  inputEnded = false;
+  interrupted = false;
+  /** End of stream has been handed to `out`. */
+  finished = false;
+  closeRequested = false;
+  running: Promise<void> = Promise.resolve();
+
+  private items: (Chunk | undefined)[] = [];
+  private head = 0;
+  private bytes = 0;
+  private readonly capacity: number;
+  private readWaiter: ((chunk: Chunk | null) => void) | null = null;
+  private spaceWaiters: (() => void)[] = [];
+  private sleepTimer: NodeJS.Timeout | null = null;
+  private wake: ((value: boolean) => void) | null = null;
+  private writeWaiter: (() => void) | null = null;
+
+  constructor(config: ToxicConfig, out: ChunkTarget, random: RandomSource, private readonly host: StageHost) {
+    this.config = config;
+    this.out = out;
+    this.random = random;
+    this.state = config.definition.state?.();
+    this.capacity = config.definition.buffer ?? DEFAULT_BUFFER;
+    this.active = random.chance(config.toxicity);
+  }
+
+  get attributes() { return this.config.attributes; }
+  get protocol() { return this.host.protocol; }
+  get ended(): boolean { return this.inputEnded && this.head >= this.items.length; }
+
+  // ---- the Stage interface, used by toxics ----
+
+  read(): Chunk | null | Promise<Chunk | null> {
+    if (this.head < this.items.length) return this.take();
+    if (this.inputEnded || this.interrupted) return null;
+    return new Promise((resolve) => { this.readWaiter = resolve; });
+  }
+
+  readWithin(ms: number): Promise<Chunk | null | typeof TIMED_OUT> {
+    const now = this.read();
+    if (!(now instanceof Promise)) return Promise.resolve(now);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.readWaiter = null;
+        resolve(TIMED_OUT);
+      }, Math.min(Math.max(ms, 1), MAX_MS));
+      this.readWaiter = (chunk) => { clearTimeout(timer); resolve(chunk); };
+    });
+  }
+
+  write(chunk: Chunk): void | Promise<void> {
+    if (this.interrupted) return this.out.force(chunk);
+    const wait = this.out.accept(chunk);
+    if (wait === undefined) return;
+    return new Promise<void>((resolve) => {
+      this.writeWaiter = resolve;
+      wait.then(() => { this.writeWaiter = null; resolve(); });
+    });
+  }
+
+  sleep(ms: number): Promise<boolean> {
+    if (this.interrupted) return Promise.resolve(false);
+    if (!(ms > 0)) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      this.wake = resolve;
+      this.sleepTimer = setTimeout(() => {
+        this.sleepTimer = null;
+        this.wake = null;
+        resolve(true);
+      }, Math.min(ms, MAX_MS));
+    });
+  }
+
+  now(): number { return performance.now(); }
+
+  emit(action: FaultAction, detail: FaultDetail = {}): void {
+    this.host.report(this.config, action, detail);
+  }
+
+  close(): void {
+    this.closeRequested = true;
+    this.interrupt();
+  }
+
+  reset(): void { this.host.reset(); }
+
+  // ---- the ChunkTarget interface, used by whatever feeds this stage ----
+
+  accept(chunk: Chunk): void | Promise<void> {
+    if (this.readWaiter !== null) {
+      const waiter = this.readWaiter;
+      this.readWaiter = null;
+      waiter(chunk);
+      return;
+    }
+    this.items.push(chunk);
+    this.bytes += chunk.data.length;
+    if (this.bytes <= this.capacity) return;
+    return new Promise((resolve) => { this.spaceWaiters.push(resolve); });
+  }
+
+  force(chunk: Chunk): void { void this.accept(chunk); }
+
+  finish(): void {
+    this.inputEnded = true;
+    this.wakeReader();
+  }
+
+  // ---- control, used by the link ----
+
+  start(): void {
+    this.interrupted = false;
+    this.running = this.loop();
+  }
+
+  interrupt(): void {
+    this.interrupted = true;
+    this.wakeReader();
+    if (this.sleepTimer !== null) { clearTimeout(this.sleepTimer); this.sleepTimer = null; }
+    if (this.wake !== null) { const w = this.wake; this.wake = null; w(false); }
+    if (this.writeWaiter !== null) { const w = this.writeWaiter; this.writeWaiter = null; w(); }
+  }
+
+  /** Rerolls toxicity for a new config, as an update does. */
+  reconfigure(config: ToxicConfig): void {
+    this.config = config;
+    this.active = this.random.chance(config.toxicity);
+  }
+
+  /** Hands every queued chunk to `target` in order, then frees blocked writers. */
+  drainInto(target: ChunkTarget): void {
+    while (this.head < this.items.length) target.force(this.take());
+    this.releaseWriters();
+  }
+
+  releaseWriters(): void {
+    const waiters = this.spaceWaiters;
+    this.spaceWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  private async loop(): Promise<void> {
+    try {
+      await (this.active ? this.config.definition.pipe(this) : passthrough(this));
+      // A toxic that returns on its own (neither end nor interrupt) leaves the stream flowing.
+      while (!this.interrupted && !this.ended) await passthrough(this);
+      if (this.closeRequested || (!this.interrupted && this.ended)) this.handOnEnd();
+    } catch (err) {
+      this.host.failed(this.config, err);
+    }
+  }
+
+  private handOnEnd(): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.out.finish();
+    if (this.closeRequested) this.host.stageClosed(this);
+  }
+
+  private take(): Chunk {
+    const chunk = this.items[this.head]!;
+    this.items[this.head++] = undefined;
+    this.bytes -= chunk.data.length;
+    if (this.head === this.items.length) {
+      this.items.length = 0;
+      this.head = 0;
+    } else if (this.head > 1024 && this.head * 2 > this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+    if (this.spaceWaiters.length > 0 && this.bytes <= this.capacity) this.releaseWriters();
+    return chunk;
+  }
+
+  private wakeReader(): void {
+    if (this.readWaiter === null) return;
+    const waiter = this.readWaiter;
+    this.readWaiter = null;
+    waiter(null);
+  }
+}

@@ -1,0 +1,160 @@
+// A TCP proxy: a listener on `listen` that dials `upstream` for each accepted client and joins
+// the two through a Connection. Holds the proxy's toxics, in insertion order, and applies every
+// change to the live connections.
+
+import net from 'node:net';
+import { nanoid } from 'nanoid';
+import { FaultlineError } from '../errors.js';
+import type { RandomSource, Stream } from '../toxic.js';
+import { formatHostPort, parseHostPort, reportBound, resolveListen } from './address.js';
+import { Connection, type ConnectionOwner } from './connection.js';
+import type { Reporter } from './reporter.js';
+import { toxicJSON, type ToxicConfig } from './toxic-config.js';
+
+export interface ProxyDeps {
+  reporter: Reporter;
+  /** The proxy's own fork of the seeded source. */
+  random: { fork(label: string): RandomSource };
+}
+
+export class TcpProxy implements ConnectionOwner {
+  readonly protocol = 'tcp' as const;
+  listen: string;
+  upstream: string;
+  enabled = false;
+  readonly connections = new Set<Connection>();
+  private toxics: ToxicConfig[] = [];
+  private server: net.Server | null = null;
+  private seq = 0;
+
+  constructor(readonly name: string, listen: string, upstream: string, private readonly deps: ProxyDeps) {
+    this.listen = listen;
+    this.upstream = upstream;
+  }
+
+  get reporter(): Reporter { return this.deps.reporter; }
+
+  /** Binds the listener; `listen` then reports the address actually bound. */
+  async start(): Promise<void> {
+    if (this.server !== null) return;
+    let bind;
+    try {
+      bind = await resolveListen(this.listen);
+    } catch (err) {
+      throw new FaultlineError('ERR_LISTEN', `listen tcp: ${(err as Error).message}`);
+    }
+    const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true });
+    server.on('connection', (socket) => this.accept(socket));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', (err) => reject(new FaultlineError('ERR_LISTEN', `listen tcp ${this.listen}: ${err.message}`)));
+      server.listen({ host: bind.host === '' ? '::' : bind.host, port: bind.port }, () => resolve());
+    });
+    server.on('error', (err) => this.reporter.warn(`listener of ${this.name} failed`, { error: err.message }));
+    const address = server.address() as net.AddressInfo;
+    this.listen = reportBound(bind.host === '' ? '' : address.address, address.port);
+    this.server = server;
+    this.enabled = true;
+  }
+
+  /** Stops listening and closes every live connection. */
+  async stop(): Promise<void> {
+    this.enabled = false;
+    const server = this.server;
+    this.server = null;
+    for (const conn of this.connections) conn.destroy('proxy stopped');
+    if (server !== null) await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  toJSON(): Record<string, unknown> {
+    return {
+      name: this.name,
+      listen: this.listen,
+      upstream: this.upstream,
+      enabled: this.enabled,
+      toxics: this.listToxics().map(toxicJSON),
+    };
+  }
+
+  // ---- toxics ----
+
+  /** Upstream toxics first, then downstream, each in insertion order, as Toxiproxy lists them. */
+  listToxics(): ToxicConfig[] {
+    return [...this.toxicsFor('upstream'), ...this.toxicsFor('downstream')];
+  }
+
+  getToxic(name: string): ToxicConfig | undefined {
+    return this.toxics.find((t) => t.name === name);
+  }
+
+  toxicsFor(stream: Stream): readonly ToxicConfig[] {
+    return this.toxics.filter((t) => t.stream === stream);
+  }
+
+  async addToxic(config: ToxicConfig): Promise<void> {
+    this.toxics.push(config);
+    await Promise.all([...this.connections].map((c) => c.link(config.stream).add(config)));
+  }
+
+  async updateToxic(config: ToxicConfig): Promise<void> {
+    const index = this.toxics.findIndex((t) => t.name === config.name);
+    if (index < 0) return;
+    this.toxics[index] = config;
+    await Promise.all([...this.connections].map((c) => c.link(config.stream).update(config)));
+  }
+
+  async removeToxic(name: string): Promise<void> {
+    const config = this.getToxic(name);
+    if (config === undefined) return;
+    this.toxics = this.toxics.filter((t) => t !== config);
+    await Promise.all([...this.connections].map(async (c) => {
+      if (await c.link(config.stream).remove(name)) c.close(`${config.type} toxic removed`);
+    }));
+  }
+
+  async removeAllToxics(): Promise<void> {
+    for (const toxic of this.listToxics()) await this.removeToxic(toxic.name);
+  }
+
+  // ---- ConnectionOwner ----
+
+  randomFor(seq: number, stream: Stream, toxic: string): RandomSource {
+    return this.deps.random.fork(`${seq}/${stream}/${toxic}`);
+  }
+
+  closed(conn: Connection): void {
+    this.connections.delete(conn);
+  }
+
+  private accept(client: net.Socket): void {
+    const seq = this.seq++;
+    const peer = formatHostPort(client.remoteAddress ?? '?', client.remotePort ?? 0);
+    let target;
+    try {
+      target = parseHostPort(this.upstream);
+    } catch {
+      client.destroy();
+      return;
+    }
+    const upstream = net.connect({ host: target.host, port: target.port, allowHalfOpen: true, noDelay: true });
+    const refuse = (err: Error) => {
+      this.reporter.warn(`${this.name}: upstream ${this.upstream} unreachable`, { error: err.message, client: peer });
+      client.destroy();
+    };
+    // The client may give up before the upstream answers.
+    const abandon = () => upstream.destroy();
+    client.once('close', abandon);
+    client.on('error', () => {});
+    upstream.once('error', refuse);
+    upstream.once('connect', () => {
+      upstream.off('error', refuse);
+      client.off('close', abandon);
+      if (!this.enabled || client.destroyed) {
+        upstream.destroy();
+        client.destroy();
+        return;
+      }
+      const conn = new Connection(nanoid(12), seq, peer, client, upstream, this);
+      this.connections.add(conn);
+    });
+  }
+}

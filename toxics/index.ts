@@ -1,0 +1,30 @@
+// The registry of built-in toxics. Each is imported by name, not discovered, so the set the
+// server accepts is exactly what this file lists.
+
+import type { AnyToxicDefinition } from '../src/toxic.js';
+import { bandwidth } from './bandwidth.js';
+import { latency } from './latency.js';
+import { limitData } from './limit-data.js';
+import { noop } from './noop.js';
+import { resetPeer } from './reset-peer.js';
+import { slicer } from './slicer.js';
+import { slowClose } from './slow-close.js';
+import { timeout } from './timeout.js';
+
+// The order Toxiproxy's README documents them in, so the catalog reads the same; noop last.
+export const TOXICS: readonly AnyToxicDefinition[] = [
+  latency,
+  bandwidth,
+  slowClose,
+  timeout,
+  resetPeer,
+  slicer,
+  limitData,
+  noop,
+];
+
+const BY_TYPE: ReadonlyMap<string, AnyToxicDefinition> = new Map(TOXICS.map((t) => [t.type, t]));
+
+export function findToxic(type: string): AnyToxicDefinition | undefined {
+  return BY_TYPE.get(type);
+}

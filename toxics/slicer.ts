@@ -1,0 +1,63 @@
+import { attributeError, defineToxic, MAX_MS } from '../src/toxic.js';
+
+type SlicerAttributes = { average_size: number; size_variation: number; delay: number };
+
+export const slicer = defineToxic<SlicerAttributes>({
+  type: 'slicer',
+  description: 'Splits data into pieces of about average_size bytes (± size_variation bytes), with delay µs after each piece.',
+  protocols: ['tcp'],
+  attributes: {
+    average_size: { kind: 'integer', default: 1024, unit: 'bytes', min: 1, description: 'mean piece size' },
+    size_variation: { kind: 'integer', default: 0, unit: 'bytes', description: 'random spread of the piece size' },
+    delay: { kind: 'integer', default: 0, unit: 'µs', max: MAX_MS * 1000, description: 'pause after each piece' },
+  },
+  validate(attrs) {
+    // A spread larger than the mean would allow pieces of zero or negative size.
+    if (attrs.size_variation > attrs.average_size) {
+      throw attributeError('size_variation', `must not exceed average_size (${attrs.average_size}), got ${attrs.size_variation}`);
+    }
+  },
+  async pipe(stage) {
+    const { average_size: avg, size_variation: spread } = stage.attributes;
+    const delayMs = stage.attributes.delay / 1000;
+    // Timers have 1 ms resolution, so a schedule accumulates sub-millisecond delays and sleeps
+    // only once they add up: the average spacing stays right even at a few µs per piece.
+    let next = stage.now();
+    for (;;) {
+      const chunk = await stage.read();
+      if (chunk === null) return;
+      const data = chunk.data;
+      next = Math.max(next, stage.now());
+      let pieces = 0;
+      let offset = 0;
+      while (offset < data.length) {
+        const size = Math.max(1, spread > 0 ? stage.random.int(avg - spread, avg + spread) : avg);
+        const end = Math.min(offset + size, data.length);
+        // With a delay, a piece is stamped with its release time so a later delaying toxic adds
+        // to it; without one the slicer takes no time and keeps the arrival stamp.
+        const ts = delayMs > 0 ? Math.max(chunk.ts, next) : chunk.ts;
+        if (offset === 0 && end === data.length) {
+          chunk.ts = ts;
+          await stage.write(chunk);
+        } else {
+          await stage.write({ data: data.subarray(offset, end), ts });
+        }
+        pieces++;
+        offset = end;
+        if (delayMs <= 0) continue;
+        next += delayMs;
+        const wait = next - stage.now();
+        if (wait >= 1 && !(await stage.sleep(Math.min(wait, MAX_MS)))) {
+          // Interrupted: whatever is left of this chunk goes as one piece so nothing is lost.
+          if (offset < data.length) {
+            await stage.write({ data: data.subarray(offset), ts: Math.max(chunk.ts, stage.now()) });
+            pieces++;
+          }
+          break;
+        }
+      }
+      if (pieces > 1) stage.emit('sliced', { pieces, bytes: data.length });
+      if (stage.interrupted) return;
+    }
+  },
+});
