@@ -80,6 +80,13 @@ test.before(async () => {
   url = server.url;
 });
 
+// A failing test must not leave proxies behind for the next one's exact `list` output.
+test.after.each(async () => {
+  for (const name of Object.keys((await api('GET', '/proxies')).json ?? {})) {
+    await api('DELETE', `/proxies/${encodeURIComponent(name)}`);
+  }
+});
+
 test.after(async () => {
   await server.close();
 });

@@ -101,20 +101,34 @@ export class StageRun implements Stage<any, any>, ChunkTarget {
     if (wait === undefined) return;
     return new Promise<void>((resolve) => {
       this.writeWaiter = resolve;
-      wait.then(() => { this.writeWaiter = null; resolve(); });
+      // An interrupt may have released this write already; only clear our own waiter.
+      void wait.then(() => {
+        if (this.writeWaiter === resolve) this.writeWaiter = null;
+        resolve();
+      });
     });
   }
 
   sleep(ms: number): Promise<boolean> {
     if (this.interrupted) return Promise.resolve(false);
     if (!(ms > 0)) return Promise.resolve(true);
+    const until = performance.now() + Math.min(ms, MAX_MS);
     return new Promise((resolve) => {
       this.wake = resolve;
-      this.sleepTimer = setTimeout(() => {
+      // Timers measure from the loop's cached clock and round to whole milliseconds, so they
+      // can fire up to a millisecond early. The remainder is finished on the check phase.
+      const finish = () => {
+        if (this.wake !== resolve) return;
+        if (performance.now() < until) {
+          this.sleepTimer = null;
+          setImmediate(finish);
+          return;
+        }
         this.sleepTimer = null;
         this.wake = null;
         resolve(true);
-      }, Math.min(ms, MAX_MS));
+      };
+      this.sleepTimer = setTimeout(finish, Math.min(ms, MAX_MS));
     });
   }
 
