@@ -2,6 +2,7 @@
 // faultline's extensions. Path parameters match one segment and are URL-decoded.
 
 import type { Collection } from '../core/collection.js';
+import { FaultlineError } from '../errors.js';
 import { toxicJSON } from '../core/toxic-config.js';
 import type { AnyToxicDefinition } from '../toxic.js';
 import { populateInput, proxyInput, toxicInput } from './input.js';
@@ -51,7 +52,15 @@ export const ROUTES: readonly Route[] = [
   {
     method: 'POST', path: '/populate',
     async handle(api, req) {
-      const result = await api.collection.populate(populateInput(req.body()));
+      // Populate's errors also carry the proxies already processed ([] when none), as
+      // Toxiproxy's do, because populate is not atomic.
+      let result;
+      try {
+        result = await api.collection.populate(populateInput(req.body()));
+      } catch (err) {
+        if (!(err instanceof FaultlineError)) throw err;
+        result = { proxies: [], error: err };
+      }
       const proxies = result.proxies.map((p) => p.toJSON());
       if (result.error !== undefined) {
         const { message, status, code } = result.error;

@@ -1,0 +1,184 @@
+// The toxic endpoints of the Toxiproxy v2 API: list order, create (200, every attribute filled
+// in, `attributes` first, default names and streams), the error strings and the order in which
+// they win, show, merge-updates, delete, and faultline's GET /toxics catalog extension.
+
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import type { TestServer } from './_helpers/net.js';
+import { assertError, withServer } from './_helpers/api.js';
+
+const TYPES: Record<string, string[]> = {
+  latency: ['latency', 'jitter'],
+  bandwidth: ['rate'],
+  slow_close: ['delay'],
+  timeout: ['timeout'],
+  reset_peer: ['timeout'],
+  slicer: ['average_size', 'size_variation', 'delay'],
+  limit_data: ['bytes'],
+  noop: [],
+};
+
+/** A server with proxy `p` to the echo upstream. */
+const withProxy = (fn: (server: TestServer) => Promise<void>) => withServer(async (server, echo) => {
+  await server.proxy('p', echo.address);
+  await fn(server);
+});
+
+const names = async (server: TestServer) => (await server.api('GET', '/proxies/p/toxics')).json.map((t: any) => t.name);
+
+test('GET toxics is [] when empty; 404 proxy not found for a missing proxy', () => withProxy(async (server) => {
+  const res = await server.api('GET', '/proxies/p/toxics');
+  assert.is(res.status, 200);
+  assert.is(res.text, '[]');
+  assert.match(res.headers.get('content-type') ?? '', /^application\/json/);
+  assertError(await server.api('GET', '/proxies/nope/toxics'), 404, 'proxy not found');
+  assertError(await server.api('GET', '/proxies/nope/toxics/x'), 404, 'proxy not found');
+  assertError(await server.api('DELETE', '/proxies/nope/toxics/x'), 404, 'proxy not found');
+}));
+
+test('POST toxic: 200 (not 201), exact JSON with attributes first and defaults filled in', () => withProxy(async (server) => {
+  const res = await server.toxic('p', { type: 'latency' });
+  assert.is(res.status, 200);
+  assert.is(res.text, '{"attributes":{"latency":0,"jitter":0},"name":"latency_downstream","type":"latency","stream":"downstream","toxicity":1}');
+  assert.match(res.headers.get('x-toxiproxy-request-id') ?? '', /^[0-9a-v]{20}$/);
+  const full = await server.toxic('p', {
+    name: 'slow', type: 'latency', stream: 'upstream', toxicity: 0.5, attributes: { latency: 100, unknown: 3 },
+  });
+  assert.is(full.status, 200);
+  assert.is(full.text, '{"attributes":{"latency":100,"jitter":0},"name":"slow","type":"latency","stream":"upstream","toxicity":0.5}');
+  const shown = await server.api('GET', '/proxies/p');
+  assert.equal(shown.json.toxics, [full.json, res.json]);
+}));
+
+test('every toxic type fills in all of its attributes, matching the catalog defaults', () => withProxy(async (server) => {
+  const catalog = (await server.api('GET', '/toxics')).json as any[];
+  for (const [type, attrs] of Object.entries(TYPES)) {
+    const res = await server.toxic('p', { type, attributes: null });
+    assert.is(res.status, 200, `${type}: ${res.text}`);
+    assert.ok(res.text.startsWith('{"attributes":'), res.text);
+    assert.equal(Object.keys(res.json.attributes), attrs, type);
+    const entry = catalog.find((c) => c.type === type);
+    const defaults = Object.fromEntries(attrs.map((a) => [a, entry.attributes[a].default]));
+    assert.equal(res.json.attributes, defaults, type);
+    assert.equal([res.json.name, res.json.type, res.json.stream, res.json.toxicity], [`${type}_downstream`, type, 'downstream', 1]);
+  }
+  assert.equal((await server.api('GET', '/proxies/p/toxics/noop_downstream')).json.attributes, {});
+}));
+
+test('stream: case-insensitive and echoed as sent; "" and unknown streams are 400', () => withProxy(async (server) => {
+  const res = await server.toxic('p', { type: 'latency', stream: 'UpStream', attributes: { latency: 1 } });
+  assert.is(res.status, 200);
+  assert.equal([res.json.name, res.json.stream], ['latency_UpStream', 'UpStream']);
+  const down = await server.toxic('p', { type: 'latency', stream: 'DOWNSTREAM' });
+  assert.equal([down.json.name, down.json.stream], ['latency_DOWNSTREAM', 'DOWNSTREAM']);
+  // An upstream toxic lists before a downstream one, whatever the spelling.
+  await server.toxic('p', { type: 'noop', name: 'first-down', stream: 'downstream' });
+  assert.equal(await names(server), ['latency_UpStream', 'latency_DOWNSTREAM', 'first-down']);
+  const msg = 'stream was invalid, can be either upstream or downstream';
+  assertError(await server.toxic('p', { type: 'latency', stream: '' }), 400, msg);
+  assertError(await server.toxic('p', { type: 'latency', stream: 'sideways' }), 400, msg);
+  // The stream is checked before the type.
+  assertError(await server.toxic('p', { type: 'nope', stream: 'both' }), 400, msg);
+  assert.is((await names(server)).length, 3);
+}));
+
+test('type: unknown, missing or "down" gives 400 invalid toxic type', () => withProxy(async (server) => {
+  for (const body of [{ type: 'nope' }, {}, { type: 'down' }, { type: '' }, { type: 'LATENCY' }]) {
+    assertError(await server.toxic('p', body), 400, 'invalid toxic type');
+  }
+  assert.equal(await names(server), []);
+}));
+
+test('names are unique across both streams: 409 toxic already exists', () => withProxy(async (server) => {
+  assert.is((await server.toxic('p', { name: 'x', type: 'latency', stream: 'upstream' })).status, 200);
+  assertError(await server.toxic('p', { name: 'x', type: 'latency', stream: 'downstream' }), 409, 'toxic already exists');
+  assertError(await server.toxic('p', { name: 'x', type: 'bandwidth', stream: 'upstream' }), 409, 'toxic already exists');
+  assert.is((await server.toxic('p', { type: 'latency' })).status, 200);
+  assertError(await server.toxic('p', { type: 'latency' }), 409, 'toxic already exists');
+  assert.equal(await names(server), ['x', 'latency_downstream']);
+}));
+
+test('proxy not found is checked before the body is parsed', () => withServer(async (server) => {
+  assertError(await server.api('POST', '/proxies/nope/toxics', '{not json'), 404, 'proxy not found');
+  assertError(await server.api('POST', '/proxies/nope/toxics', ''), 404, 'proxy not found');
+  assertError(await server.api('PATCH', '/proxies/nope/toxics/x', '{not json'), 404, 'proxy not found');
+}));
+
+test('list order: upstream toxics first, then downstream, each in insertion order', () => withProxy(async (server) => {
+  const add = [['d1', 'downstream'], ['u1', 'upstream'], ['d2', 'downstream'], ['u2', 'upstream'], ['d0', 'downstream']];
+  for (const [name, stream] of add) assert.is((await server.toxic('p', { name, stream, type: 'noop' })).status, 200);
+  const order = ['u1', 'u2', 'd1', 'd2', 'd0'];
+  assert.equal(await names(server), order);
+  assert.equal((await server.api('GET', '/proxies/p')).json.toxics.map((t: any) => t.name), order);
+  assert.equal((await server.api('GET', '/proxies')).json.p.toxics.map((t: any) => t.name), order);
+}));
+
+test('GET one toxic: 200 with the object, 404 toxic not found', () => withProxy(async (server) => {
+  const created = await server.toxic('p', { name: 'a b', type: 'bandwidth', attributes: { rate: 100 } });
+  const res = await server.api('GET', '/proxies/p/toxics/a%20b');
+  assert.is(res.status, 200);
+  assert.is(res.text, created.text);
+  assert.equal(res.json, { attributes: { rate: 100 }, name: 'a b', type: 'bandwidth', stream: 'downstream', toxicity: 1 });
+  assertError(await server.api('GET', '/proxies/p/toxics/nope'), 404, 'toxic not found');
+}));
+
+test('update (POST and PATCH) merges attributes, changes toxicity only when given, ignores name/type/stream', () => withProxy(async (server) => {
+  await server.toxic('p', { name: 'lat', type: 'latency', toxicity: 0.5, attributes: { latency: 100, jitter: 10 } });
+  const a = await server.api('PATCH', '/proxies/p/toxics/lat', { attributes: { latency: 200 } });
+  assert.is(a.status, 200);
+  assert.is(a.text, '{"attributes":{"latency":200,"jitter":10},"name":"lat","type":"latency","stream":"downstream","toxicity":0.5}');
+  const b = await server.api('POST', '/proxies/p/toxics/lat', { toxicity: 0.25 });
+  assert.equal(b.json, { attributes: { latency: 200, jitter: 10 }, name: 'lat', type: 'latency', stream: 'downstream', toxicity: 0.25 });
+  const c = await server.api('POST', '/proxies/p/toxics/lat', {
+    name: 'other', type: 'bandwidth', stream: 'upstream', attributes: { rate: 5, jitter: 0 },
+  });
+  assert.equal(c.json, { attributes: { latency: 200, jitter: 0 }, name: 'lat', type: 'latency', stream: 'downstream', toxicity: 0.25 });
+  const d = await server.api('PATCH', '/proxies/p/toxics/lat', {});
+  assert.equal(d.json, c.json);
+  assert.equal((await server.api('GET', '/proxies/p/toxics/lat')).json, c.json);
+  assert.equal(await names(server), ['lat']);
+  assertError(await server.api('GET', '/proxies/p/toxics/other'), 404, 'toxic not found');
+  assertError(await server.api('PATCH', '/proxies/p/toxics/nope', { toxicity: 1 }), 404, 'toxic not found');
+  assertError(await server.api('PATCH', '/proxies/p/toxics/lat', ''), 400, 'bad request body: EOF');
+}));
+
+test('DELETE toxic: 204 with an empty body, then 404', () => withProxy(async (server) => {
+  await server.toxic('p', { type: 'latency', stream: 'upstream' });
+  await server.toxic('p', { type: 'latency' });
+  const res = await server.api('DELETE', '/proxies/p/toxics/latency_upstream');
+  assert.is(res.status, 204);
+  assert.is(res.text, '');
+  assert.equal(await names(server), ['latency_downstream']);
+  assertError(await server.api('GET', '/proxies/p/toxics/latency_upstream'), 404, 'toxic not found');
+  assertError(await server.api('DELETE', '/proxies/p/toxics/latency_upstream'), 404, 'toxic not found');
+  // The freed name can be used again.
+  assert.is((await server.toxic('p', { type: 'latency', stream: 'upstream' })).status, 200);
+}));
+
+test('GET /toxics: a catalog of every type with attribute units, defaults, descriptions and protocols', () => withServer(async (server) => {
+  const res = await server.api('GET', '/toxics');
+  assert.is(res.status, 200);
+  const catalog = res.json as any[];
+  assert.equal(catalog.map((c) => c.type).sort(), Object.keys(TYPES).sort());
+  for (const entry of catalog) {
+    assert.equal(Object.keys(entry.attributes), TYPES[entry.type], entry.type);
+    assert.ok(Array.isArray(entry.protocols) && entry.protocols.includes('tcp'), `${entry.type} protocols`);
+    assert.ok(entry.protocols.every((p: string) => p === 'tcp' || p === 'udp'), `${entry.type} protocols`);
+    assert.type(entry.description, 'string');
+    for (const [name, spec] of Object.entries<any>(entry.attributes)) {
+      assert.type(spec.unit, 'string', `${entry.type}.${name}.unit`);
+      assert.ok(spec.unit.length > 0, `${entry.type}.${name}.unit`);
+      assert.type(spec.default, 'number', `${entry.type}.${name}.default`);
+      assert.type(spec.description, 'string', `${entry.type}.${name}.description`);
+    }
+  }
+  const byType = Object.fromEntries(catalog.map((c) => [c.type, c]));
+  assert.is(byType.latency.attributes.latency.unit, 'ms');
+  assert.is(byType.latency.attributes.latency.default, 0);
+  assert.is(byType.bandwidth.attributes.rate.unit, 'KB/s');
+  assert.match(byType.slicer.attributes.delay.unit, /^(µs|us|microseconds)$/);
+  assert.is(byType.slow_close.attributes.delay.unit, 'ms');
+  assert.is(byType.limit_data.attributes.bytes.unit, 'bytes');
+}));
+
+test.run();
