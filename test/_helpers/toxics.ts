@@ -2,7 +2,8 @@
 
 import type net from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { percentile, readBytes } from './net.js';
+import * as assert from 'uvu/assert';
+import { percentile, readBytes, startServer, tcpServer, type TestServer, type Upstream } from './net.js';
 
 /** `words` 4-byte big-endian counters 0, 1, 2, ...: any loss, duplication or reorder shows. */
 export function sequenced(words: number, start = 0): Buffer {
@@ -74,4 +75,46 @@ export function within<T>(promise: Promise<T>, ms: number, what: string): Promis
     timer = setTimeout(() => reject(new Error(`${what}: nothing after ${ms} ms`)), ms);
   });
   return Promise.race([promise, limit]).finally(() => clearTimeout(timer));
+}
+
+export interface Rig {
+  server: TestServer;
+  upstream: Upstream;
+  port: number;
+  /** Adds a toxic to proxy `p`, asserting 200. */
+  toxic(body: Record<string, unknown>): Promise<void>;
+  patch(name: string, body: Record<string, unknown>): Promise<number>;
+  remove(name: string): Promise<number>;
+  /** Bytes the upstream has received on its sockets, in accept order. */
+  received: Buffer[];
+  /** When each upstream socket saw FIN (ms, performance clock), in accept order. */
+  ended: number[];
+}
+
+/** A faultline proxy `p` in front of an upstream that records what it gets and runs `onSocket`. */
+export async function withRig(onSocket: (s: net.Socket) => void, fn: (rig: Rig) => Promise<void>): Promise<void> {
+  const received: Buffer[] = [];
+  const ended: number[] = [];
+  const upstream = await tcpServer((s) => {
+    const i = received.push(Buffer.alloc(0)) - 1;
+    s.on('data', (d: Buffer) => { received[i] = Buffer.concat([received[i]!, d]); });
+    s.on('end', () => { ended[i] = performance.now(); });
+    onSocket(s);
+  });
+  const server = await startServer();
+  try {
+    const port = await server.proxy('p', upstream.address);
+    await fn({
+      server, upstream, port, received, ended,
+      async toxic(body) {
+        const res = await server.toxic('p', body);
+        assert.is(res.status, 200, res.text);
+      },
+      patch: async (name, body) => (await server.api('PATCH', `/proxies/p/toxics/${name}`, body)).status,
+      remove: async (name) => (await server.api('DELETE', `/proxies/p/toxics/${name}`)).status,
+    });
+  } finally {
+    await server.close();
+    await upstream.close();
+  }
 }
