@@ -285,4 +285,16 @@ test('browser guard: "Mozilla/..." gets 403 text; "mozilla/5.0", "Mozilla" and n
   assert.match(String(none.headers['x-toxiproxy-request-id']), /^[0-9a-v]{20}$/);
 }));
 
+test('POST /proxies without listen binds every interface on an ephemeral port, reported as [::]', () => withServer(async (server, echo) => {
+  const res = await server.api('POST', '/proxies', { name: 'any', upstream: echo.address });
+  assert.is(res.status, 201);
+  assert.match(res.json.listen, /^\[::\]:\d+$/);
+  const client = await connect(portOf(res.json.listen));
+  await assertEchoes(client);
+  client.destroy();
+  const populated = await server.api('POST', '/populate', [{ name: 'any2', listen: '', upstream: echo.address }]);
+  assert.is(populated.status, 201);
+  assert.match(populated.json.proxies[0].listen, /^\[::\]:\d+$/);
+}));
+
 test.run();

@@ -12,6 +12,8 @@ export interface HostPort {
 
 /** Splits `host:port` / `[v6]:port` / `:port`. Throws a plain Error with Go-like wording. */
 export function parseHostPort(address: string): HostPort {
+  // Toxiproxy accepts an empty listen address: every interface, an ephemeral port.
+  if (address === '') return { host: '', port: 0 };
   let host: string;
   let portText: string;
   if (address.startsWith('[')) {

@@ -212,6 +212,7 @@ export class Collection {
 
 function checkUpstream(upstream: string): void {
   try {
+    if (upstream === '') throw new Error('address : missing port in address');
     parseHostPort(upstream);
   } catch (err) {
     throw badBody(`upstream ${(err as Error).message}`);

@@ -1,0 +1,46 @@
+// A proxy host in its own process, so the proxy has a core to itself and its memory can be read
+// from /proc/<pid>/status without the benchmark's clients and servers mixed in. Run it with
+// --expose-gc:
+//
+//   node --expose-gc dist/bench/child.js pipe <upstream port>...  prints {"ports": [N, ...]}
+//   node --expose-gc dist/bench/child.js faultline                prints {"url": "http://..."}
+//   node --expose-gc dist/bench/child.js both <upstream port>...  prints both
+//
+// `both` puts the pipe() proxies and faultline in one process, so that for speed they share
+// whatever core and scheduling the process gets. Then, for each line "gc" on stdin, the child
+// collects garbage and answers {"heapUsed": bytes}; closing stdin stops it.
+
+import { createInterface } from 'node:readline';
+import { createServer } from '../src/index.js';
+import { pipeProxy } from './servers.js';
+
+const [kind, ...upstreams] = process.argv.slice(2);
+if (kind !== 'pipe' && kind !== 'faultline' && kind !== 'both') throw new Error(`unknown child kind ${kind}`);
+
+const closers: (() => Promise<void>)[] = [];
+const hello: { ports?: number[]; url?: string } = {};
+if (kind !== 'faultline') {
+  const proxies = await Promise.all(upstreams.map((port) => pipeProxy(Number(port))));
+  closers.push(...proxies.map((p) => p.close));
+  hello.ports = proxies.map((p) => p.port);
+}
+if (kind !== 'pipe') {
+  const server = await createServer({ port: 0, seed: 1 });
+  closers.push(() => server.close());
+  hello.url = server.url;
+}
+
+const reply = (value: unknown): void => void process.stdout.write(`${JSON.stringify(value)}\n`);
+reply(hello);
+
+const gc = (globalThis as { gc?: () => void }).gc;
+const lines = createInterface({ input: process.stdin });
+lines.on('line', (line) => {
+  if (line.trim() !== 'gc') return;
+  gc?.();
+  gc?.();
+  reply({ heapUsed: process.memoryUsage().heapUsed });
+});
+lines.on('close', () => {
+  void Promise.all(closers.map((close) => close())).then(() => process.exit(0));
+});

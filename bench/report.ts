@@ -1,0 +1,144 @@
+// Turns the measurements into the printed table, the ratios and the issue's targets.
+
+import { LABELS, type TargetName } from './targets.js';
+import type { RttResult } from './measure.js';
+
+export interface IdleResult {
+  connections: number;
+  rssBeforeKB: number;
+  rssAfterKB: number;
+  kbPerConnection: number;
+  heapKBPerConnection: number;
+}
+
+/** Everything measured with the proxies in one placement. */
+export interface PlacementResults {
+  /** Median MB/s (10^6 bytes) over the runs, and every run. */
+  throughput: Record<TargetName, number>;
+  throughputRuns: Record<TargetName, number[]>;
+  rtt: Record<TargetName, RttResult>;
+  connectionsPerSecond: Record<TargetName, number>;
+}
+
+export interface Results {
+  environment: Record<string, string | number>;
+  inProcess: PlacementResults;
+  child: PlacementResults;
+  idle: Partial<Record<TargetName, IdleResult>>;
+}
+
+const PLACEMENTS = [
+  ['inProcess', 'proxies in the benchmark process'],
+  ['child', 'proxies in their own process'],
+] as const;
+
+export interface Check {
+  target: string;
+  measured: string;
+  pass: boolean;
+}
+
+const PROXIES: TargetName[] = ['bare', 'zero'];
+const ALL: TargetName[] = ['direct', 'pipe', 'bare', 'zero'];
+
+export function ratios(r: PlacementResults, idleOf: Results['idle']): Record<string, Record<string, number | null>> {
+  const out: Record<string, Record<string, number | null>> = {};
+  for (const t of PROXIES) {
+    const idle = idleOf[t];
+    const idlePipe = idleOf.pipe;
+    out[t] = {
+      throughputVsPipe: r.throughput[t] / r.throughput.pipe,
+      throughputVsDirect: r.throughput[t] / r.throughput.direct,
+      rttP50VsPipe: r.rtt[t].p50 / r.rtt.pipe.p50,
+      rttP50VsDirect: r.rtt[t].p50 / r.rtt.direct.p50,
+      rttP99VsPipe: r.rtt[t].p99 / r.rtt.pipe.p99,
+      rttP99VsDirect: r.rtt[t].p99 / r.rtt.direct.p99,
+      cpsVsPipe: r.connectionsPerSecond[t] / r.connectionsPerSecond.pipe,
+      cpsVsDirect: r.connectionsPerSecond[t] / r.connectionsPerSecond.direct,
+      idleKBVsPipe: idle && idlePipe ? idle.kbPerConnection / idlePipe.kbPerConnection : null,
+    };
+  }
+  return out;
+}
+
+export function checks(r: Results): Check[] {
+  const list: Check[] = [];
+  for (const [key, where] of PLACEMENTS) {
+    const bare = r[key].throughput.bare / r[key].throughput.pipe;
+    const zero = r[key].throughput.zero / r[key].throughput.pipe;
+    list.push(
+      { target: `bare path throughput >= 0.9x pipe() (${where})`, measured: `${bare.toFixed(3)}x`, pass: bare >= 0.9 },
+      { target: `zero-latency chain throughput >= 0.6x pipe() (${where})`, measured: `${zero.toFixed(3)}x`, pass: zero >= 0.6 },
+    );
+  }
+  const idle = r.idle.bare;
+  if (idle !== undefined) {
+    list.push({
+      target: `idle connection (bare) <= 12 KB of RSS`,
+      measured: `${idle.kbPerConnection.toFixed(1)} KB`,
+      pass: idle.kbPerConnection <= 12,
+    });
+  }
+  return list;
+}
+
+function fmt(value: number | undefined | null, digits: number): string {
+  return value === undefined || value === null || !Number.isFinite(value) ? 'n/a' : value.toFixed(digits);
+}
+
+function table(rows: string[][]): string {
+  const widths: number[] = [];
+  for (const row of rows) row.forEach((cell, i) => { widths[i] = Math.max(widths[i] ?? 0, cell.length); });
+  return rows
+    .map((row) => row.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('   '))
+    .join('\n');
+}
+
+export function formatText(r: Results): string {
+  const lines: string[] = [];
+  lines.push('faultline benchmark (loopback)');
+  lines.push(Object.entries(r.environment).map(([k, v]) => `${k}: ${v}`).join(', '));
+  const row = (name: string, digits: number, get: (t: TargetName) => number | undefined): string[] =>
+    [name, ...ALL.map((t) => fmt(get(t), digits))];
+  for (const [key, where] of PLACEMENTS) {
+    const p = r[key];
+    lines.push('', `${where}:`);
+    lines.push(table([
+      ['metric', ...ALL.map((t) => LABELS[t])],
+      row('throughput MB/s (higher is better)', 0, (t) => p.throughput[t]),
+      row('ping-pong RTT p50 µs', 1, (t) => p.rtt[t].p50),
+      row('ping-pong RTT p99 µs', 1, (t) => p.rtt[t].p99),
+      row('connections/s', 0, (t) => p.connectionsPerSecond[t]),
+    ]));
+    const q = ratios(p, r.idle);
+    const ratio = (name: string, k: string): string[] => [name, ...PROXIES.map((t) => `${fmt(q[t]![k], 2)}x`)];
+    lines.push('', table([
+      ['ratio', ...PROXIES.map((t) => LABELS[t])],
+      ratio('throughput / pipe()', 'throughputVsPipe'),
+      ratio('throughput / direct', 'throughputVsDirect'),
+      ratio('RTT p50 / pipe()', 'rttP50VsPipe'),
+      ratio('RTT p50 / direct', 'rttP50VsDirect'),
+      ratio('RTT p99 / pipe()', 'rttP99VsPipe'),
+      ratio('RTT p99 / direct', 'rttP99VsDirect'),
+      ratio('connections/s / pipe()', 'cpsVsPipe'),
+      ratio('connections/s / direct', 'cpsVsDirect'),
+    ]));
+  }
+  const idle = r.idle;
+  const count = Object.values(idle)[0]?.connections ?? 0;
+  lines.push('', `idle connections (${count}, proxy in its own process; direct has no proxy):`);
+  const mem = (name: string, get: (t: TargetName) => number | undefined | null): string[] =>
+    [name, ...(['pipe', 'bare', 'zero'] as const).map((t) => fmt(get(t), 2))];
+  lines.push(table([
+    ['memory', ...(['pipe', 'bare', 'zero'] as const).map((t) => LABELS[t])],
+    mem('RSS KB per connection', (t) => idle[t]?.kbPerConnection),
+    mem('  of which V8 heap KB', (t) => idle[t]?.heapKBPerConnection),
+    mem('RSS KB / pipe()', (t) => (idle[t] && idle.pipe ? idle[t]!.kbPerConnection / idle.pipe.kbPerConnection : null)),
+  ]));
+  lines.push('');
+  lines.push('(ratios: for RTT and memory, above 1 means slower or bigger)');
+  lines.push('');
+  lines.push('targets from the issue:');
+  for (const c of checks(r)) lines.push(`  ${c.pass ? 'PASS' : 'FAIL'}  ${c.target}: ${c.measured}`);
+  return lines.join('\n');
+}
