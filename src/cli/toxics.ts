@@ -3,21 +3,24 @@
 // update never silently resets it to 1.
 
 import type { Command } from 'commander';
+import { TOXICS } from '../../toxics/index.js';
+import type { AttributeSpec } from '../toxic.js';
 import { clientFor, seg, wantsJson } from './client.js';
 import { printJson, printLine, type CliIO, type ToxicJson } from './output.js';
 
-export const TOXIC_TYPES_HELP = `
-Toxic types and their attributes (-a key=value):
-  latency      latency=<ms>,jitter=<ms>
-  bandwidth    rate=<KB/s>  (KB = 1000 bytes)
-  slow_close   delay=<ms>
-  timeout      timeout=<ms>
-  reset_peer   timeout=<ms>
-  slicer       average_size=<bytes>,size_variation=<bytes>,delay=<µs>
-  limit_data   bytes=<bytes>
-  noop         (no attributes)
-
-Streams: upstream is client -> server, downstream (the default) is server -> client.`;
+/** Built from the toxic registry, so the help lists exactly the toxics the server accepts. */
+export const TOXIC_TYPES_HELP = [
+  '',
+  'Toxic types and their attributes (-a key=value):',
+  ...TOXICS.map((def) => {
+    const specs = Object.entries(def.attributes) as [string, AttributeSpec][];
+    const attrs = specs.map(([name, spec]) => `${name}=<${'unit' in spec ? spec.unit : spec.kind}>`).join(',');
+    const note = def.type === 'bandwidth' ? '  (KB = 1000 bytes)' : '';
+    return `  ${def.type.padEnd(12)} ${attrs === '' ? '(no attributes)' : attrs}${note}`;
+  }),
+  '',
+  'Streams: upstream is client -> server, downstream (the default) is server -> client.',
+].join('\n');
 
 interface AddOptions {
   type: string;
