@@ -64,11 +64,19 @@ export interface Stage<A extends Attributes = Attributes, S = undefined> {
   readonly ended: boolean;
   /** True once the core asked this run to stop (update, removal, teardown). */
   readonly interrupted: boolean;
+  /** When the connection (or UDP session) was established, on the `now()` clock. */
+  readonly connectedAt: number;
+  /** Bytes waiting in this stage's input, not yet read. */
+  readonly queued: number;
 
   /** The next chunk, or null at end of stream or on interrupt. */
   read(): Chunk | null | Promise<Chunk | null>;
   /** Like read, but gives TIMED_OUT if nothing arrives within `ms`. */
   readWithin(ms: number): Promise<Chunk | null | typeof TIMED_OUT>;
+  /** Puts a chunk back at the front of the input, to be read again first (by this run or the
+   *  next one after an update). A toxic that holds data it must not release uses this when
+   *  interrupted; on removal the core flushes it onward in order. */
+  unread(chunk: Chunk): void;
   /** Passes a chunk on. Honours back-pressure: await it. Never blocks once interrupted. */
   write(chunk: Chunk): void | Promise<void>;
   /** Waits `ms`. Resolves false early if interrupted; true if the time passed. */
@@ -81,6 +89,13 @@ export interface Stage<A extends Attributes = Attributes, S = undefined> {
   close(): void;
   /** Aborts the whole connection with RST, so peers see ECONNRESET. */
   reset(): void;
+  /**
+   * The peer on the far side of this stream vanishes without a FIN or RST reaching the near
+   * side: on `downstream` the server is gone (its socket is closed) while the client's socket
+   * stays open, reading and discarding, never sending anything; `upstream` is the mirror.
+   * The orphaned socket is reset when the toxic is removed.
+   */
+  vanish(): void;
 }
 
 export interface ToxicDefinition<A extends Attributes = Attributes, S = undefined> {
@@ -93,8 +108,15 @@ export interface ToxicDefinition<A extends Attributes = Attributes, S = undefine
   validate?(attributes: A): void;
   /** Bytes the stage's input may queue before the writer waits. Defaults to 256 KiB. */
   readonly buffer?: number;
-  /** Removing this toxic closes the connection (Toxiproxy's timeout toxic does this). */
-  readonly closeOnRemove?: boolean;
+  /** Removing this toxic ends the connection: `close` with FIN (Toxiproxy's timeout toxic
+   *  does this), `reset` with RST. Only where the toxic was active. */
+  readonly onRemove?: 'close' | 'reset';
+  /** Milliseconds to wait before dialling the upstream for a new connection on which this
+   *  toxic is active; connection set-up is slow. */
+  connectDelay?(attributes: A): number;
+  /** While toxics with this flag sit on both streams (a full partition), new connections are
+   *  accepted but not forwarded: the upstream is dialled only once they are gone. */
+  readonly holdsNewConnections?: boolean;
   /** Fresh per-link state, kept across updates of the toxic. */
   state?(): S;
   /** The body. Return when `read()` gives null; anything still held must be written first. */

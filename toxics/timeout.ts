@@ -11,7 +11,7 @@ export const timeout = defineToxic<TimeoutAttributes>({
   },
   // Data was swallowed while the toxic was in place, so the stream cannot be resumed intact:
   // Toxiproxy closes the connection on removal rather than hand the peer a corrupt stream.
-  closeOnRemove: true,
+  onRemove: 'close',
   async pipe(stage) {
     const limit = stage.attributes.timeout;
     // This toxic DROPS every chunk on purpose: it simulates a peer that stopped answering.

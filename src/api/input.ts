@@ -51,6 +51,8 @@ export function toxicInput(body: unknown): ToxicInput {
     stream: stream as string | undefined,
     toxicity: optional(json, 'toxicity', 'number'),
     attributes: json.attributes,
+    // null is kept (not folded into "absent"): on update it clears the ttl.
+    ttl: json.ttl === null ? null : optional(json, 'ttl', 'number'),
   };
 }
 

@@ -3,7 +3,7 @@
 // toxic input is checked (clients' tests depend on which error wins).
 
 import { FaultlineError, badBody, missingField } from '../errors.js';
-import { parseAttributes, type AnyToxicDefinition, type Stream } from '../toxic.js';
+import { MAX_MS, parseAttributes, type AnyToxicDefinition, type Stream } from '../toxic.js';
 import { parseHostPort, reportBound, resolveListen } from './address.js';
 import type { Reporter } from './reporter.js';
 import { TcpProxy, type ProxyDeps } from './tcp-proxy.js';
@@ -22,6 +22,8 @@ export interface ToxicInput {
   stream?: string;
   toxicity?: number;
   attributes?: unknown;
+  /** Milliseconds until the toxic removes itself. On update, null or 0 clears it. */
+  ttl?: number | null;
 }
 
 export interface CollectionDeps {
@@ -32,6 +34,8 @@ export interface CollectionDeps {
 
 export class Collection {
   private readonly proxies = new Map<string, TcpProxy>();
+  /** Expiry timers of toxics with a ttl, by proxy and toxic name. */
+  private readonly expiries = new Map<string, NodeJS.Timeout>();
 
   constructor(private readonly deps: CollectionDeps) {}
 
@@ -78,6 +82,7 @@ export class Collection {
   async delete(name: string): Promise<void> {
     const proxy = this.get(name);
     this.proxies.delete(name);
+    for (const toxic of proxy.listToxics()) this.unschedule(name, toxic.name);
     await proxy.stop();
     this.deps.reporter.changed({ kind: 'proxy:deleted', proxy: name });
   }
@@ -127,6 +132,8 @@ export class Collection {
   }
 
   async close(): Promise<void> {
+    for (const timer of this.expiries.values()) clearTimeout(timer);
+    this.expiries.clear();
     await Promise.all(this.list().map((p) => p.stop()));
   }
 
@@ -155,9 +162,10 @@ export class Collection {
       name, type, stream: stream as Stream, streamLabel, definition,
       toxicity: checkToxicity(input.toxicity ?? 1),
       attributes: parseAttributes(definition, input.attributes),
-      expiresAt: null,
+      expiresAt: expiryOf(input.ttl) ?? null,
     };
     await proxy.addToxic(config);
+    this.schedule(proxy.name, config);
     this.deps.reporter.changed({ kind: 'toxic:added', proxy: proxy.name, toxic: name, body: toxicJSON(config) });
     return config;
   }
@@ -170,17 +178,41 @@ export class Collection {
       ...current,
       toxicity: input.toxicity === undefined ? current.toxicity : checkToxicity(input.toxicity),
       attributes: parseAttributes(current.definition, input.attributes, current.attributes),
+      expiresAt: input.ttl === undefined ? current.expiresAt : expiryOf(input.ttl) ?? null,
     };
     await proxy.updateToxic(config);
+    this.schedule(proxy.name, config);
     this.deps.reporter.changed({ kind: 'toxic:updated', proxy: proxy.name, toxic: toxicName, body: toxicJSON(config) });
     return config;
   }
 
-  async removeToxic(proxyName: string, toxicName: string): Promise<void> {
+  async removeToxic(proxyName: string, toxicName: string, kind: 'toxic:removed' | 'toxic:expired' = 'toxic:removed'): Promise<void> {
     const proxy = this.get(proxyName);
     this.getToxic(proxyName, toxicName);
+    this.unschedule(proxyName, toxicName);
     await proxy.removeToxic(toxicName);
-    this.deps.reporter.changed({ kind: 'toxic:removed', proxy: proxy.name, toxic: toxicName });
+    this.deps.reporter.changed({ kind, proxy: proxy.name, toxic: toxicName });
+  }
+
+  /** Arms (or re-arms, or clears) the timer that removes a toxic when its ttl runs out. */
+  private schedule(proxyName: string, config: ToxicConfig): void {
+    this.unschedule(proxyName, config.name);
+    if (config.expiresAt === null) return;
+    const key = `${proxyName}\0${config.name}`;
+    const timer = setTimeout(() => {
+      this.expiries.delete(key);
+      this.removeToxic(proxyName, config.name, 'toxic:expired').catch((err: unknown) => {
+        this.deps.reporter.warn(`could not expire toxic ${config.name} on ${proxyName}`, { error: String(err) });
+      });
+    }, Math.max(0, config.expiresAt - Date.now()));
+    timer.unref();
+    this.expiries.set(key, timer);
+  }
+
+  private unschedule(proxyName: string, toxicName: string): void {
+    const key = `${proxyName}\0${toxicName}`;
+    clearTimeout(this.expiries.get(key));
+    this.expiries.delete(key);
   }
 
   // ---- helpers ----
@@ -217,6 +249,15 @@ function checkUpstream(upstream: string): void {
   } catch (err) {
     throw badBody(`upstream ${(err as Error).message}`);
   }
+}
+
+/** A ttl in ms becomes an absolute expiry; null and 0 mean none. */
+function expiryOf(ttl: number | null | undefined): number | undefined {
+  if (ttl === undefined || ttl === null || ttl === 0) return undefined;
+  if (!Number.isInteger(ttl) || ttl < 0 || ttl > MAX_MS) {
+    throw badBody(`ttl must be a whole number of milliseconds from 0 to ${MAX_MS}, got ${ttl}`);
+  }
+  return Date.now() + ttl;
 }
 
 function checkToxicity(value: number): number {

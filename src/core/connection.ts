@@ -26,6 +26,9 @@ const CLOSE_GRACE_MS = 5_000;
 export class Connection implements LinkHost {
   readonly protocol = 'tcp' as const;
   readonly openedAt = Date.now();
+  readonly connectedAt = performance.now();
+  /** The half-open toxic that orphaned this connection, if one did. */
+  orphanedBy: string | null = null;
   readonly up: Link;
   readonly down: Link;
   private readonly started = performance.now();
@@ -123,6 +126,27 @@ export class Connection implements LinkHost {
     const link = this.up.stages.includes(stage) ? this.up : this.down;
     link.closing = true;
     if (link.finished) this.close('closed by toxic');
+  }
+
+  /**
+   * The far peer of `stage`'s stream vanishes: its socket is closed, while the near one stays
+   * open, read and discarded, and never written to, so its peer sees neither FIN nor RST.
+   */
+  vanish(stage: StageRun): void {
+    if (this.ending) return;
+    const downstream = this.down.stages.includes(stage);
+    const far = downstream ? this.upstreamSocket : this.clientSocket;
+    const near = downstream ? this.clientSocket : this.upstreamSocket;
+    this.ending = true;
+    this.reason = 'half-open';
+    this.orphanedBy = stage.config.name;
+    this.up.teardown();
+    this.down.teardown();
+    far.destroy();
+    near.on('data', discard);
+    near.resume();
+    // The orphan's own peer gave up: nothing is left to keep open.
+    near.once('end', () => near.destroy());
   }
 
   failed(config: ToxicConfig, err: unknown): void {

@@ -114,15 +114,15 @@ export class Link {
     });
   }
 
-  /** Resolves true if the removed toxic asks for its connection to close on removal. */
-  remove(name: string): Promise<boolean> {
+  /** Resolves to how the connection must end because the toxic went, if it must. */
+  remove(name: string): Promise<'close' | 'reset' | undefined> {
     return this.serial(async () => {
       const index = this.stages.findIndex((s) => s.config.name === name);
       const stage = this.stages[index];
-      if (stage === undefined || this.torn) return false;
+      if (stage === undefined || this.torn) return undefined;
       stage.interrupt();
       await stage.running;
-      if (this.torn) return false;
+      if (this.torn) return undefined;
       stage.drainInto(stage.out);
       const previous = this.stages[index - 1];
       if (previous !== undefined) previous.out = stage.out;
@@ -131,7 +131,7 @@ export class Link {
         stage.finished = true;
         stage.out.finish();
       }
-      return stage.active && stage.config.definition.closeOnRemove === true;
+      return stage.active ? stage.config.definition.onRemove : undefined;
     });
   }
 

@@ -27,7 +27,10 @@ export interface StageHost {
   /** Graceful close requested by this stage; it has already handed end-of-stream on. */
   stageClosed(stage: StageRun): void;
   reset(): void;
+  vanish(stage: StageRun): void;
   failed(config: ToxicConfig, err: unknown): void;
+  /** When the connection was established, on the performance.now() clock. */
+  readonly connectedAt: number;
 }
 
 async function passthrough(stage: StageRun): Promise<void> {
@@ -74,6 +77,8 @@ export class StageRun implements Stage<any, any>, ChunkTarget {
   get attributes() { return this.config.attributes; }
   get protocol() { return this.host.protocol; }
   get ended(): boolean { return this.inputEnded && this.head >= this.items.length; }
+  get connectedAt(): number { return this.host.connectedAt; }
+  get queued(): number { return this.bytes; }
 
   // ---- the Stage interface, used by toxics ----
 
@@ -144,6 +149,14 @@ export class StageRun implements Stage<any, any>, ChunkTarget {
   }
 
   reset(): void { this.host.reset(); }
+
+  vanish(): void { this.host.vanish(this); }
+
+  unread(chunk: Chunk): void {
+    if (this.head > 0) this.items[--this.head] = chunk;
+    else this.items.unshift(chunk);
+    this.bytes += chunk.data.length;
+  }
 
   // ---- the ChunkTarget interface, used by whatever feeds this stage ----
 

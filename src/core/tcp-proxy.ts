@@ -26,6 +26,9 @@ export class TcpProxy implements ConnectionOwner {
   private toxics: ToxicConfig[] = [];
   private server: net.Server | null = null;
   private seq = 0;
+  /** Clients accepted and not yet connected upstream (dialling, delayed or held). */
+  private readonly pending = new Set<net.Socket>();
+  private held: Pending[] = [];
 
   constructor(readonly name: string, listen: string, upstream: string, private readonly deps: ProxyDeps) {
     this.listen = listen;
@@ -62,6 +65,8 @@ export class TcpProxy implements ConnectionOwner {
     const server = this.server;
     this.server = null;
     for (const conn of this.connections) conn.destroy('proxy stopped');
+    for (const client of this.pending) client.destroy();
+    this.held = [];
     if (server !== null) await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 
@@ -100,6 +105,7 @@ export class TcpProxy implements ConnectionOwner {
     if (index < 0) return;
     this.toxics[index] = config;
     await Promise.all([...this.connections].map((c) => c.link(config.stream).update(config)));
+    this.releaseHeld();
   }
 
   async removeToxic(name: string): Promise<void> {
@@ -107,12 +113,12 @@ export class TcpProxy implements ConnectionOwner {
     if (config === undefined) return;
     this.toxics = this.toxics.filter((t) => t !== config);
     await Promise.all([...this.connections].map(async (c) => {
-      if (await c.link(config.stream).remove(name)) c.close(`${config.type} toxic removed`);
+      if (c.orphanedBy === name) return c.reset(`${config.type} toxic removed`);
+      const ending = await c.link(config.stream).remove(name);
+      if (ending === 'close') c.close(`${config.type} toxic removed`);
+      else if (ending === 'reset') c.reset(`${config.type} toxic removed`);
     }));
-  }
-
-  async removeAllToxics(): Promise<void> {
-    for (const toxic of this.listToxics()) await this.removeToxic(toxic.name);
+    this.releaseHeld();
   }
 
   // ---- ConnectionOwner ----
@@ -125,9 +131,47 @@ export class TcpProxy implements ConnectionOwner {
     this.connections.delete(conn);
   }
 
+  /** A full partition: toxics that hold new connections sit on both streams. */
+  private partitioned(): boolean {
+    const holds = (stream: Stream) => this.toxicsFor(stream).some((t) => t.definition.holdsNewConnections && t.toxicity > 0);
+    return holds('upstream') && holds('downstream');
+  }
+
+  private releaseHeld(): void {
+    if (this.held.length === 0 || this.partitioned()) return;
+    const held = this.held;
+    this.held = [];
+    for (const pending of held) void this.dial(pending);
+  }
+
   private accept(client: net.Socket): void {
-    const seq = this.seq++;
-    const peer = formatHostPort(client.remoteAddress ?? '?', client.remotePort ?? 0);
+    const pending: Pending = {
+      id: nanoid(12),
+      seq: this.seq++,
+      client,
+      peer: formatHostPort(client.remoteAddress ?? '?', client.remotePort ?? 0),
+    };
+    client.on('error', () => {});
+    this.pending.add(client);
+    client.once('close', () => {
+      this.pending.delete(client);
+      this.held = this.held.filter((p) => p !== pending);
+    });
+    // Accepted but not forwarded while fully partitioned, as a SYN would not reach the server.
+    if (this.partitioned()) this.held.push(pending);
+    else void this.dial(pending);
+  }
+
+  private async dial(pending: Pending): Promise<void> {
+    const { client, peer } = pending;
+    const delay = this.connectDelay(pending);
+    if (delay > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, delay);
+        client.once('close', () => { clearTimeout(timer); resolve(); });
+      });
+    }
+    if (client.destroyed || !this.enabled) return;
     let target;
     try {
       target = parseHostPort(this.upstream);
@@ -143,18 +187,41 @@ export class TcpProxy implements ConnectionOwner {
     // The client may give up before the upstream answers.
     const abandon = () => upstream.destroy();
     client.once('close', abandon);
-    client.on('error', () => {});
     upstream.once('error', refuse);
     upstream.once('connect', () => {
       upstream.off('error', refuse);
       client.off('close', abandon);
+      this.pending.delete(client);
       if (!this.enabled || client.destroyed) {
         upstream.destroy();
         client.destroy();
         return;
       }
-      const conn = new Connection(nanoid(12), seq, peer, client, upstream, this);
-      this.connections.add(conn);
+      this.connections.add(new Connection(pending.id, pending.seq, peer, client, upstream, this));
     });
   }
+
+  /** The dial delay that slow-connect toxics active on this connection add up to. */
+  private connectDelay(pending: Pending): number {
+    let total = 0;
+    for (const toxic of this.toxics) {
+      const delay = toxic.definition.connectDelay?.(toxic.attributes) ?? 0;
+      // Same stream as the stage's own roll, so the decision here and there agree.
+      if (delay <= 0 || !this.randomFor(pending.seq, toxic.stream, toxic.name).chance(toxic.toxicity)) continue;
+      total += delay;
+      this.reporter.fault({
+        proxy: this.name, protocol: this.protocol, conn: pending.id, client: pending.peer,
+        toxic: toxic.name, type: toxic.type, stream: toxic.stream, action: 'delayed', detail: { ms: delay },
+      });
+    }
+    return total;
+  }
+}
+
+/** A client accepted but not yet joined to an upstream. */
+interface Pending {
+  id: string;
+  seq: number;
+  client: net.Socket;
+  peer: string;
 }
