@@ -3,15 +3,24 @@
 
 import type { AnyToxicDefinition } from '../src/toxic.js';
 import { bandwidth } from './bandwidth.js';
+import { corrupt } from './corrupt.js';
+import { duplicate } from './duplicate.js';
+import { halfOpen } from './half-open.js';
 import { latency } from './latency.js';
 import { limitData } from './limit-data.js';
+import { limitTime } from './limit-time.js';
 import { noop } from './noop.js';
+import { packetLoss } from './packet-loss.js';
+import { partition } from './partition.js';
+import { reorder } from './reorder.js';
 import { resetPeer } from './reset-peer.js';
 import { slicer } from './slicer.js';
 import { slowClose } from './slow-close.js';
+import { slowOpen } from './slow-open.js';
 import { timeout } from './timeout.js';
 
-// The order Toxiproxy's README documents them in, so the catalog reads the same; noop last.
+// The order Toxiproxy's README documents them in, so the catalog reads the same; then
+// faultline's own, in the order its issue lists them; noop last.
 export const TOXICS: readonly AnyToxicDefinition[] = [
   latency,
   bandwidth,
@@ -20,6 +29,14 @@ export const TOXICS: readonly AnyToxicDefinition[] = [
   resetPeer,
   slicer,
   limitData,
+  packetLoss,
+  duplicate,
+  reorder,
+  corrupt,
+  halfOpen,
+  partition,
+  slowOpen,
+  limitTime,
   noop,
 ];
 

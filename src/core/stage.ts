@@ -83,8 +83,11 @@ export class StageRun implements Stage<any, any>, ChunkTarget {
   // ---- the Stage interface, used by toxics ----
 
   read(): Chunk | null | Promise<Chunk | null> {
+    // Once interrupted, the queue belongs to the next run (update) or is flushed onward
+    // untouched (removal): an old run must not keep applying old attributes to it.
+    if (this.interrupted) return null;
     if (this.head < this.items.length) return this.take();
-    if (this.inputEnded || this.interrupted) return null;
+    if (this.inputEnded) return null;
     return new Promise((resolve) => { this.readWaiter = resolve; });
   }
 
