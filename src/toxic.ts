@@ -114,6 +114,10 @@ export interface ToxicDefinition<A extends Attributes = Attributes, S = undefine
   /** Milliseconds to wait before dialling the upstream for a new connection on which this
    *  toxic is active; connection set-up is slow. */
   connectDelay?(attributes: A): number;
+  /** Milliseconds after the connection opened at which the core closes it (FIN both ways)
+   *  while this toxic is active on it, whether or not data flows, even after its own stream
+   *  has ended. The core emits the `closed` event. */
+  lifetime?(attributes: A): number;
   /** While toxics with this flag sit on both streams (a full partition), new connections are
    *  accepted but not forwarded: the upstream is dialled only once they are gone. */
   readonly holdsNewConnections?: boolean;

@@ -149,6 +149,10 @@ export class Connection implements LinkHost {
     near.once('end', () => near.destroy());
   }
 
+  closeConnection(reason: string): void {
+    this.close(reason);
+  }
+
   failed(config: ToxicConfig, err: unknown): void {
     this.owner.reporter.warn(`toxic ${config.name} failed; closing the connection`, {
       proxy: this.owner.name, conn: this.id, error: err instanceof Error ? err.message : String(err),

@@ -28,6 +28,8 @@ export interface StageHost {
   stageClosed(stage: StageRun): void;
   reset(): void;
   vanish(stage: StageRun): void;
+  /** Ends the connection gracefully on the core's own account (a lifetime ran out). */
+  closeConnection(reason: string): void;
   failed(config: ToxicConfig, err: unknown): void;
   /** When the connection was established, on the performance.now() clock. */
   readonly connectedAt: number;
@@ -64,6 +66,7 @@ export class StageRun implements Stage<any, any>, ChunkTarget {
   private sleepTimer: NodeJS.Timeout | null = null;
   private wake: ((value: boolean) => void) | null = null;
   private writeWaiter: (() => void) | null = null;
+  private lifetimeTimer: NodeJS.Timeout | null = null;
 
   constructor(config: ToxicConfig, out: ChunkTarget, random: RandomSource, private readonly host: StageHost) {
     this.config = config;
@@ -187,11 +190,13 @@ export class StageRun implements Stage<any, any>, ChunkTarget {
 
   start(): void {
     this.interrupted = false;
+    this.armLifetime();
     this.running = this.loop();
   }
 
   interrupt(): void {
     this.interrupted = true;
+    if (this.lifetimeTimer !== null) { clearTimeout(this.lifetimeTimer); this.lifetimeTimer = null; }
     this.wakeReader();
     if (this.sleepTimer !== null) { clearTimeout(this.sleepTimer); this.sleepTimer = null; }
     if (this.wake !== null) { const w = this.wake; this.wake = null; w(false); }
@@ -214,6 +219,20 @@ export class StageRun implements Stage<any, any>, ChunkTarget {
     const waiters = this.spaceWaiters;
     this.spaceWaiters = [];
     for (const w of waiters) w();
+  }
+
+  /** A timer rather than the pipe, so the deadline holds after this stream has ended. */
+  private armLifetime(): void {
+    const lifetime = this.active ? this.config.definition.lifetime?.(this.config.attributes) : undefined;
+    if (lifetime === undefined) return;
+    const fire = () => {
+      this.lifetimeTimer = null;
+      this.emit('closed', { after_ms: lifetime });
+      this.host.closeConnection(`${this.config.type} toxic`);
+    };
+    const wait = this.connectedAt + lifetime - performance.now();
+    if (wait <= 0) { queueMicrotask(fire); return; }
+    this.lifetimeTimer = setTimeout(fire, Math.min(wait, MAX_MS));
   }
 
   private async loop(): Promise<void> {
