@@ -6,7 +6,8 @@
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { FaultAction, FaultDetail, RandomSource, Stream } from '../toxic.js';
-import { Link, type LinkHost } from './link.js';
+import type { Chain, ChainHost } from './chain.js';
+import { Link } from './link.js';
 import type { Reporter } from './reporter.js';
 import type { StageRun } from './stage.js';
 import type { ToxicConfig } from './toxic-config.js';
@@ -23,7 +24,7 @@ export interface ConnectionOwner {
 /** How long a graceful close may take to flush before the sockets are destroyed outright. */
 const CLOSE_GRACE_MS = 5_000;
 
-export class Connection implements LinkHost {
+export class Connection implements ChainHost {
   readonly protocol = 'tcp' as const;
   readonly openedAt = Date.now();
   readonly connectedAt = performance.now();
@@ -47,8 +48,8 @@ export class Connection implements LinkHost {
     const sinkDone = (link: Link) => { if (link.closing) this.close('closed by toxic'); };
     this.up = new Link('upstream', clientSocket, upstreamSocket, this, sinkDone);
     this.down = new Link('downstream', upstreamSocket, clientSocket, this, sinkDone);
-    this.up.init(owner.toxicsFor('upstream'));
-    this.down.init(owner.toxicsFor('downstream'));
+    this.up.chain.init(owner.toxicsFor('upstream'));
+    this.down.chain.init(owner.toxicsFor('downstream'));
     for (const socket of [clientSocket, upstreamSocket]) {
       socket.on('error', (err: NodeJS.ErrnoException) => this.onError(err));
       socket.on('close', () => this.onClose());
@@ -57,8 +58,8 @@ export class Connection implements LinkHost {
     clientSocket.resume();
   }
 
-  link(stream: Stream): Link {
-    return stream === 'upstream' ? this.up : this.down;
+  chain(stream: Stream): Chain {
+    return (stream === 'upstream' ? this.up : this.down).chain;
   }
 
   /** Graceful: stop the links, flush what the sockets hold, send FIN both ways, then close. */
@@ -109,7 +110,7 @@ export class Connection implements LinkHost {
     };
   }
 
-  // ---- LinkHost ----
+  // ---- ChainHost ----
 
   randomFor(stream: Stream, toxic: string): RandomSource {
     return this.owner.randomFor(this.seq, stream, toxic);

@@ -1,24 +1,15 @@
-// One direction of one TCP connection: source socket -> toxic stages -> sink socket.
+// One direction of one TCP connection: source socket -> toxic chain -> sink socket.
 //
 // With no stages, data goes socket to socket with the same write/pause/drain dance that
-// stream.pipe does, and nothing else. Stages are swapped in and out live. Because JavaScript
-// runs one thing at a time, rewiring a stage's output is atomic, and these rules keep every
-// byte in order:
-// - add: the new stage goes last; the old last stage's output is pointed at it. Everything
-//   the old stage already wrote is at the sink, older than anything it writes from now on.
-// - remove: the stage is interrupted and its pipe flushes what it holds to its output; then,
-//   in one synchronous step, its queue is moved onto its output and its predecessor is
-//   pointed past it.
-// - update: the stage is interrupted and restarted over the same queue and state.
-// Changes on one link run one at a time.
+// stream.pipe does, and nothing else. With stages, each read becomes a chunk stamped with its
+// arrival time and enters the chain; when the chain is full the source is paused, so
+// back-pressure reaches the sender.
 
 import { performance } from 'node:perf_hooks';
 import type { Socket } from 'node:net';
 import type { Chunk, Stream } from '../toxic.js';
-import type { ChunkTarget, StageHost } from './stage.js';
-import { StageRun } from './stage.js';
-import type { ToxicConfig } from './toxic-config.js';
-import type { RandomSource } from '../toxic.js';
+import { Chain, type ChainHost } from './chain.js';
+import type { ChunkTarget } from './stage.js';
 
 /** The end of a link: writes into a socket, half-closing it at end of stream. */
 class SocketSink implements ChunkTarget {
@@ -57,129 +48,53 @@ class SocketSink implements ChunkTarget {
   }
 }
 
-export interface LinkHost extends StageHost {
-  /** A stream of random values for the stage of `toxic` on this link. */
-  randomFor(stream: Stream, toxic: string): RandomSource;
-}
-
 export class Link {
-  readonly stages: StageRun[] = [];
+  readonly chain: Chain;
   bytes = 0;
   /** End of stream has reached the sink. */
   finished = false;
   /** A stage asked for the connection to close once its end of stream reaches the sink. */
   closing = false;
   private torn = false;
-  private sourceEnded = false;
   private readonly sink: SocketSink;
   private waits = 0;
-  private changes: Promise<void> = Promise.resolve();
 
   constructor(
     readonly stream: Stream,
     private readonly source: Socket,
     sinkSocket: Socket,
-    private readonly host: LinkHost,
-    private readonly onSinkFinished: (link: Link) => void,
+    host: ChainHost,
+    onSinkFinished: (link: Link) => void,
   ) {
     this.sink = new SocketSink(sinkSocket, () => {
       this.finished = true;
-      this.onSinkFinished(this);
+      onSinkFinished(this);
     });
+    this.chain = new Chain(stream, this.sink, host);
     source.on('data', this.onData);
     source.on('end', this.onEnd);
   }
 
-  /** Builds the initial chain before any data flows; no serialisation needed yet. */
-  init(configs: readonly ToxicConfig[]): void {
-    for (const config of configs) this.append(config);
-  }
+  get stages() { return this.chain.stages; }
 
-  add(config: ToxicConfig): Promise<void> {
-    return this.serial(async () => {
-      if (!this.torn && !this.finished) this.append(config);
-    });
-  }
-
-  update(config: ToxicConfig): Promise<void> {
-    return this.serial(async () => {
-      const stage = this.stages.find((s) => s.config.name === config.name);
-      if (stage === undefined || this.torn) return;
-      if (stage.finished) { stage.reconfigure(config); return; }
-      stage.interrupt();
-      await stage.running;
-      if (this.torn) return;
-      stage.reconfigure(config);
-      stage.start();
-    });
-  }
-
-  /** Resolves to how the connection must end because the toxic went, if it must. */
-  remove(name: string): Promise<'close' | 'reset' | undefined> {
-    return this.serial(async () => {
-      const index = this.stages.findIndex((s) => s.config.name === name);
-      const stage = this.stages[index];
-      if (stage === undefined || this.torn) return undefined;
-      stage.interrupt();
-      await stage.running;
-      if (this.torn) return undefined;
-      stage.drainInto(stage.out);
-      const previous = this.stages[index - 1];
-      if (previous !== undefined) previous.out = stage.out;
-      this.stages.splice(index, 1);
-      if (stage.inputEnded && !stage.finished) {
-        stage.finished = true;
-        stage.out.finish();
-      }
-      return stage.active ? stage.config.definition.onRemove : undefined;
-    });
-  }
-
-  /** Stops everything on this link; used when the connection goes away. */
   teardown(): void {
     if (this.torn) return;
     this.torn = true;
     this.source.off('data', this.onData);
     this.source.off('end', this.onEnd);
-    for (const stage of this.stages) {
-      stage.interrupt();
-      stage.releaseWriters();
-    }
-  }
-
-  activeToxics(): string[] {
-    return this.stages.filter((s) => s.active).map((s) => s.config.name);
-  }
-
-  private append(config: ToxicConfig): void {
-    const last = this.stages[this.stages.length - 1];
-    const random = this.host.randomFor(this.stream, config.name);
-    const stage = new StageRun(config, this.sink, random, this.host);
-    if (last !== undefined) {
-      if (last.finished) return;
-      last.out = stage;
-    } else if (this.sourceEnded) {
-      return;
-    }
-    this.stages.push(stage);
-    stage.start();
+    this.chain.teardown();
   }
 
   private readonly onData = (data: Buffer): void => {
     this.bytes += data.length;
-    const first = this.stages[0];
+    const first = this.chain.stages[0];
     const wait = first === undefined
       ? this.sink.writeBuffer(data)
       : first.accept({ data, ts: performance.now() });
     if (wait !== undefined) this.hold(wait);
   };
 
-  private readonly onEnd = (): void => {
-    this.sourceEnded = true;
-    const first = this.stages[0];
-    if (first !== undefined) first.finish();
-    else this.sink.finish();
-  };
+  private readonly onEnd = (): void => this.chain.end();
 
   /** Pauses the source until the next stage or the sink has room again. */
   private hold(wait: Promise<void>): void {
@@ -188,11 +103,5 @@ export class Link {
     void wait.then(() => {
       if (--this.waits === 0 && !this.torn) this.source.resume();
     });
-  }
-
-  private serial<T>(change: () => Promise<T>): Promise<T> {
-    const next = this.changes.then(change);
-    this.changes = next.then(() => undefined, () => undefined);
-    return next;
   }
 }

@@ -97,14 +97,14 @@ export class TcpProxy implements ConnectionOwner {
 
   async addToxic(config: ToxicConfig): Promise<void> {
     this.toxics.push(config);
-    await Promise.all([...this.connections].map((c) => c.link(config.stream).add(config)));
+    await Promise.all([...this.connections].map((c) => c.chain(config.stream).add(config)));
   }
 
   async updateToxic(config: ToxicConfig): Promise<void> {
     const index = this.toxics.findIndex((t) => t.name === config.name);
     if (index < 0) return;
     this.toxics[index] = config;
-    await Promise.all([...this.connections].map((c) => c.link(config.stream).update(config)));
+    await Promise.all([...this.connections].map((c) => c.chain(config.stream).update(config)));
     this.releaseHeld();
   }
 
@@ -114,7 +114,7 @@ export class TcpProxy implements ConnectionOwner {
     this.toxics = this.toxics.filter((t) => t !== config);
     await Promise.all([...this.connections].map(async (c) => {
       if (c.orphanedBy === name) return c.reset(`${config.type} toxic removed`);
-      const ending = await c.link(config.stream).remove(name);
+      const ending = await c.chain(config.stream).remove(name);
       if (ending === 'close') c.close(`${config.type} toxic removed`);
       else if (ending === 'reset') c.reset(`${config.type} toxic removed`);
     }));
