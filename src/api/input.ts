@@ -31,6 +31,8 @@ export function proxyInput(body: unknown, what = 'proxy'): ProxyInput {
     listen: optional(json, 'listen', 'string'),
     upstream: optional(json, 'upstream', 'string'),
     enabled: optional(json, 'enabled', 'boolean'),
+    protocol: optional(json, 'protocol', 'string'),
+    idle_timeout: optional(json, 'idle_timeout', 'number'),
   };
 }
 

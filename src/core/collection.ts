@@ -6,7 +6,9 @@ import { FaultlineError, badBody, missingField } from '../errors.js';
 import { MAX_MS, parseAttributes, type AnyToxicDefinition, type Stream } from '../toxic.js';
 import { parseHostPort, reportBound, resolveListen } from './address.js';
 import type { Reporter } from './reporter.js';
-import { TcpProxy, type ProxyDeps } from './tcp-proxy.js';
+import type { Proxy, ProxyDeps } from './proxy.js';
+import { TcpProxy } from './tcp-proxy.js';
+import { UdpProxy } from './udp-proxy.js';
 import { toxicJSON, type ToxicConfig } from './toxic-config.js';
 
 export interface ProxyInput {
@@ -14,6 +16,10 @@ export interface ProxyInput {
   listen?: string;
   upstream?: string;
   enabled?: boolean | null;
+  /** `tcp` (the default) or `udp`. */
+  protocol?: string;
+  /** UDP only: milliseconds without traffic after which a session ends. */
+  idle_timeout?: number;
 }
 
 export interface ToxicInput {
@@ -33,23 +39,23 @@ export interface CollectionDeps {
 }
 
 export class Collection {
-  private readonly proxies = new Map<string, TcpProxy>();
+  private readonly proxies = new Map<string, Proxy>();
   /** Expiry timers of toxics with a ttl, by proxy and toxic name. */
   private readonly expiries = new Map<string, NodeJS.Timeout>();
 
   constructor(private readonly deps: CollectionDeps) {}
 
-  list(): TcpProxy[] {
+  list(): Proxy[] {
     return [...this.proxies.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 
-  get(name: string): TcpProxy {
+  get(name: string): Proxy {
     const proxy = this.proxies.get(name);
     if (proxy === undefined) throw new FaultlineError('ERR_PROXY_NOT_FOUND');
     return proxy;
   }
 
-  async create(input: ProxyInput): Promise<TcpProxy> {
+  async create(input: ProxyInput): Promise<Proxy> {
     const proxy = this.build(input);
     if (this.proxies.has(proxy.name)) throw new FaultlineError('ERR_PROXY_EXISTS');
     if (input.enabled ?? true) await proxy.start();
@@ -59,8 +65,13 @@ export class Collection {
   }
 
   /** A partial update: missing fields keep their values. A new address restarts the listener. */
-  async update(name: string, input: ProxyInput): Promise<TcpProxy> {
+  async update(name: string, input: ProxyInput): Promise<Proxy> {
     const proxy = this.get(name);
+    if (input.protocol !== undefined && input.protocol !== proxy.protocol) {
+      throw badBody(`protocol cannot change (${proxy.protocol} to ${input.protocol}); delete the proxy and create it again`);
+    }
+    const idle = checkIdleTimeout(proxy.protocol, input.idle_timeout);
+    if (idle !== undefined && proxy instanceof UdpProxy) proxy.setIdleTimeout(idle);
     const upstream = input.upstream ?? proxy.upstream;
     if (input.upstream !== undefined) checkUpstream(upstream);
     const listen = input.listen ?? proxy.listen;
@@ -92,18 +103,23 @@ export class Collection {
    * untouched (toxics, connections and enabled state kept); a differing one is replaced. Stops
    * at the first failure, keeping what was done, as Toxiproxy does.
    */
-  async populate(inputs: ProxyInput[]): Promise<{ proxies: TcpProxy[]; error?: FaultlineError }> {
+  async populate(inputs: ProxyInput[]): Promise<{ proxies: Proxy[]; error?: FaultlineError }> {
     inputs.forEach((input, i) => {
       if (!input.name) throw missingField('name', i + 1);
       if (!input.upstream) throw missingField('upstream', i + 1);
       checkUpstream(input.upstream);
+      if (input.protocol !== undefined && input.protocol !== 'tcp' && input.protocol !== 'udp') {
+        throw badBody(`protocol must be tcp or udp, got ${JSON.stringify(input.protocol)} at proxy ${i + 1}`);
+      }
+      checkIdleTimeout(input.protocol ?? 'tcp', input.idle_timeout);
     });
-    const done: TcpProxy[] = [];
+    const done: Proxy[] = [];
     for (const input of inputs) {
       try {
         const existing = this.proxies.get(input.name!);
         if (existing !== undefined) {
-          if (!(await this.differs(existing, input.listen ?? '', input.upstream!))) {
+          const protocol = input.protocol ?? 'tcp';
+          if (protocol === existing.protocol && !(await this.differs(existing, input.listen ?? '', input.upstream!))) {
             done.push(existing);
             continue;
           }
@@ -217,16 +233,21 @@ export class Collection {
 
   // ---- helpers ----
 
-  private build(input: ProxyInput): TcpProxy {
+  private build(input: ProxyInput): Proxy {
     if (!input.name) throw missingField('name');
     if (!input.upstream) throw missingField('upstream');
     checkUpstream(input.upstream);
-    const random = this.deps.random.fork(`proxy/${input.name}`);
-    return new TcpProxy(input.name, input.listen ?? '', input.upstream, { reporter: this.deps.reporter, random });
+    const deps: ProxyDeps = { reporter: this.deps.reporter, random: this.deps.random.fork(`proxy/${input.name}`) };
+    const protocol = input.protocol ?? 'tcp';
+    if (protocol !== 'tcp' && protocol !== 'udp') throw badBody(`protocol must be tcp or udp, got ${JSON.stringify(protocol)}`);
+    const idle = checkIdleTimeout(protocol, input.idle_timeout);
+    return protocol === 'udp'
+      ? new UdpProxy(input.name, input.listen ?? '', input.upstream, deps, idle)
+      : new TcpProxy(input.name, input.listen ?? '', input.upstream, deps);
   }
 
   /** Toxiproxy's Differs: the resolved listen address or the upstream changed. */
-  private async differs(proxy: TcpProxy, listen: string, upstream: string): Promise<boolean> {
+  private async differs(proxy: Proxy, listen: string, upstream: string): Promise<boolean> {
     if (upstream !== proxy.upstream) return true;
     let resolved;
     try {
@@ -237,7 +258,7 @@ export class Collection {
     return reportBound(resolved.host, resolved.port) !== proxy.listen;
   }
 
-  private changed(proxy: TcpProxy, kind: 'proxy:created' | 'proxy:updated'): void {
+  private changed(proxy: Proxy, kind: 'proxy:created' | 'proxy:updated'): void {
     this.deps.reporter.changed({ kind, proxy: proxy.name, body: proxy.toJSON() });
   }
 }
@@ -249,6 +270,15 @@ function checkUpstream(upstream: string): void {
   } catch (err) {
     throw badBody(`upstream ${(err as Error).message}`);
   }
+}
+
+function checkIdleTimeout(protocol: string, value: number | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  if (protocol !== 'udp') throw badBody('idle_timeout applies only to udp proxies');
+  if (!Number.isInteger(value) || value < 1 || value > MAX_MS) {
+    throw badBody(`idle_timeout must be a whole number of milliseconds from 1 to ${MAX_MS}, got ${value}`);
+  }
+  return value;
 }
 
 /** A ttl in ms becomes an absolute expiry; null and 0 mean none. */

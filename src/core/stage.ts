@@ -181,6 +181,9 @@ export class StageRun implements Stage<any, any>, ChunkTarget {
 
   force(chunk: Chunk): void { void this.accept(chunk); }
 
+  /** Whether one more chunk fits without exceeding the buffer (datagram paths drop if not). */
+  hasRoom(): boolean { return this.bytes < this.capacity; }
+
   finish(): void {
     this.inputEnded = true;
     this.wakeReader();

@@ -1,41 +1,23 @@
 // A TCP proxy: a listener on `listen` that dials `upstream` for each accepted client and joins
-// the two through a Connection. Holds the proxy's toxics, in insertion order, and applies every
-// change to the live connections.
+// the two through a Connection. Connections may be held under a full partition, or dialled
+// late by a slow-open toxic.
 
 import net from 'node:net';
 import { nanoid } from 'nanoid';
 import { FaultlineError } from '../errors.js';
-import type { RandomSource, Stream } from '../toxic.js';
+import type { Stream } from '../toxic.js';
 import { formatHostPort, parseHostPort, reportBound, resolveListen } from './address.js';
 import { Connection, type ConnectionOwner } from './connection.js';
-import type { Reporter } from './reporter.js';
-import { toxicJSON, type ToxicConfig } from './toxic-config.js';
+import { Proxy } from './proxy.js';
 
-export interface ProxyDeps {
-  reporter: Reporter;
-  /** The proxy's own fork of the seeded source. */
-  random: { fork(label: string): RandomSource };
-}
-
-export class TcpProxy implements ConnectionOwner {
+export class TcpProxy extends Proxy implements ConnectionOwner {
   readonly protocol = 'tcp' as const;
-  listen: string;
-  upstream: string;
-  enabled = false;
   readonly connections = new Set<Connection>();
-  private toxics: ToxicConfig[] = [];
   private server: net.Server | null = null;
   private seq = 0;
   /** Clients accepted and not yet connected upstream (dialling, delayed or held). */
   private readonly pending = new Set<net.Socket>();
   private held: Pending[] = [];
-
-  constructor(readonly name: string, listen: string, upstream: string, private readonly deps: ProxyDeps) {
-    this.listen = listen;
-    this.upstream = upstream;
-  }
-
-  get reporter(): Reporter { return this.deps.reporter; }
 
   /** Binds the listener; `listen` then reports the address actually bound. */
   async start(): Promise<void> {
@@ -70,62 +52,15 @@ export class TcpProxy implements ConnectionOwner {
     if (server !== null) await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 
-  toJSON(): Record<string, unknown> {
-    return {
-      name: this.name,
-      listen: this.listen,
-      upstream: this.upstream,
-      enabled: this.enabled,
-      toxics: this.listToxics().map(toxicJSON),
-    };
+  protected live(): Iterable<Connection> {
+    return this.connections;
   }
 
-  // ---- toxics ----
-
-  /** Upstream toxics first, then downstream, each in insertion order, as Toxiproxy lists them. */
-  listToxics(): ToxicConfig[] {
-    return [...this.toxicsFor('upstream'), ...this.toxicsFor('downstream')];
-  }
-
-  getToxic(name: string): ToxicConfig | undefined {
-    return this.toxics.find((t) => t.name === name);
-  }
-
-  toxicsFor(stream: Stream): readonly ToxicConfig[] {
-    return this.toxics.filter((t) => t.stream === stream);
-  }
-
-  async addToxic(config: ToxicConfig): Promise<void> {
-    this.toxics.push(config);
-    await Promise.all([...this.connections].map((c) => c.chain(config.stream).add(config)));
-  }
-
-  async updateToxic(config: ToxicConfig): Promise<void> {
-    const index = this.toxics.findIndex((t) => t.name === config.name);
-    if (index < 0) return;
-    this.toxics[index] = config;
-    await Promise.all([...this.connections].map((c) => c.chain(config.stream).update(config)));
-    this.releaseHeld();
-  }
-
-  async removeToxic(name: string): Promise<void> {
-    const config = this.getToxic(name);
-    if (config === undefined) return;
-    this.toxics = this.toxics.filter((t) => t !== config);
-    await Promise.all([...this.connections].map(async (c) => {
-      if (c.orphanedBy === name) return c.reset(`${config.type} toxic removed`);
-      const ending = await c.chain(config.stream).remove(name);
-      if (ending === 'close') c.close(`${config.type} toxic removed`);
-      else if (ending === 'reset') c.reset(`${config.type} toxic removed`);
-    }));
+  protected override toxicsChanged(): void {
     this.releaseHeld();
   }
 
   // ---- ConnectionOwner ----
-
-  randomFor(seq: number, stream: Stream, toxic: string): RandomSource {
-    return this.deps.random.fork(`${seq}/${stream}/${toxic}`);
-  }
 
   closed(conn: Connection): void {
     this.connections.delete(conn);
