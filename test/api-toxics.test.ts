@@ -6,10 +6,11 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { TestServer } from './_helpers/net.js';
 import { assertError, withServer } from './_helpers/api.js';
+import { TOXICS } from '../toxics/index.js';
 
 const TYPES: Record<string, string[]> = {
   latency: ['latency', 'jitter'],
-  bandwidth: ['rate'],
+  bandwidth: ['rate', 'queue'],
   slow_close: ['delay'],
   timeout: ['timeout'],
   reset_peer: ['timeout'],
@@ -118,7 +119,7 @@ test('GET one toxic: 200 with the object, 404 toxic not found', () => withProxy(
   const res = await server.api('GET', '/proxies/p/toxics/a%20b');
   assert.is(res.status, 200);
   assert.is(res.text, created.text);
-  assert.equal(res.json, { attributes: { rate: 100 }, name: 'a b', type: 'bandwidth', stream: 'downstream', toxicity: 1 });
+  assert.equal(res.json, { attributes: { rate: 100, queue: 100 }, name: 'a b', type: 'bandwidth', stream: 'downstream', toxicity: 1 });
   assertError(await server.api('GET', '/proxies/p/toxics/nope'), 404, 'toxic not found');
 }));
 
@@ -155,21 +156,49 @@ test('DELETE toxic: 204 with an empty body, then 404', () => withProxy(async (se
   assert.is((await server.toxic('p', { type: 'latency', stream: 'upstream' })).status, 200);
 }));
 
+/** The toxics issue 3 added, with the attributes it specifies (later issues may add more). */
+const NEW_TYPES: Record<string, string[]> = {
+  packet_loss: ['loss_rate', 'correlation', 'mode', 'rto'],
+  duplicate: ['probability'],
+  reorder: ['probability', 'gap', 'max_delay'],
+  corrupt: ['probability', 'bits'],
+  half_open: [],
+  partition: ['drop'],
+  slow_open: ['delay'],
+  limit_time: ['duration'],
+};
+
 test('GET /toxics: a catalog of every type with attribute units, defaults, descriptions and protocols', () => withServer(async (server) => {
   const res = await server.api('GET', '/toxics');
   assert.is(res.status, 200);
   const catalog = res.json as any[];
-  assert.equal(catalog.map((c) => c.type).sort(), Object.keys(TYPES).sort());
+  // Exactly the registry, in its order: the 8 Toxiproxy types plus the 8 new ones.
+  assert.equal(catalog.map((c) => c.type), TOXICS.map((d) => d.type));
+  assert.equal(catalog.map((c) => c.type).sort(), [...Object.keys(TYPES), ...Object.keys(NEW_TYPES)].sort());
+  assert.is(catalog.length, 16);
   for (const entry of catalog) {
-    assert.equal(Object.keys(entry.attributes), TYPES[entry.type], entry.type);
+    const def = TOXICS.find((d) => d.type === entry.type)!;
+    assert.equal(Object.keys(entry.attributes), Object.keys(def.attributes), `${entry.type}: the definition's attributes, in order`);
+    // Every attribute Toxiproxy (TYPES) or issue 3 (NEW_TYPES) specifies, in that order.
+    const specified = TYPES[entry.type] ?? NEW_TYPES[entry.type] ?? [];
+    assert.equal(Object.keys(entry.attributes).filter((a) => specified.includes(a)), specified, entry.type);
     assert.ok(Array.isArray(entry.protocols) && entry.protocols.includes('tcp'), `${entry.type} protocols`);
     assert.ok(entry.protocols.every((p: string) => p === 'tcp' || p === 'udp'), `${entry.type} protocols`);
     assert.type(entry.description, 'string');
+    assert.ok(entry.description.length > 0, `${entry.type} description`);
     for (const [name, spec] of Object.entries<any>(entry.attributes)) {
-      assert.type(spec.unit, 'string', `${entry.type}.${name}.unit`);
-      assert.ok(spec.unit.length > 0, `${entry.type}.${name}.unit`);
-      assert.type(spec.default, 'number', `${entry.type}.${name}.default`);
-      assert.type(spec.description, 'string', `${entry.type}.${name}.description`);
+      const what = `${entry.type}.${name}`;
+      assert.type(spec.description, 'string', `${what}.description`);
+      if (spec.kind === 'boolean') {
+        assert.type(spec.default, 'boolean', `${what}.default`);
+      } else if (spec.kind === 'enum') {
+        assert.ok(Array.isArray(spec.values) && spec.values.includes(spec.default), `${what} enum default in values`);
+      } else {
+        assert.ok(spec.kind === 'integer' || spec.kind === 'number', `${what}.kind ${spec.kind}`);
+        assert.type(spec.unit, 'string', `${what}.unit`);
+        assert.ok(spec.unit.length > 0, `${what}.unit`);
+        assert.type(spec.default, 'number', `${what}.default`);
+      }
     }
   }
   const byType = Object.fromEntries(catalog.map((c) => [c.type, c]));
@@ -179,6 +208,19 @@ test('GET /toxics: a catalog of every type with attribute units, defaults, descr
   assert.match(byType.slicer.attributes.delay.unit, /^(µs|us|microseconds)$/);
   assert.is(byType.slow_close.attributes.delay.unit, 'ms');
   assert.is(byType.limit_data.attributes.bytes.unit, 'bytes');
+  // The new toxics' attributes and defaults, as the issue specifies them.
+  const pl = byType.packet_loss.attributes;
+  assert.equal([pl.loss_rate.default, pl.correlation.default, pl.mode.default, pl.rto.default], [0, 0, 'drop', 200]);
+  assert.equal([...pl.mode.values].sort(), ['drop', 'retransmit']);
+  assert.is(pl.rto.unit, 'ms');
+  assert.is(byType.reorder.attributes.gap.default, 1);
+  assert.is(byType.reorder.attributes.max_delay.default, 100);
+  assert.is(byType.reorder.attributes.max_delay.unit, 'ms');
+  assert.is(byType.corrupt.attributes.bits.default, 1);
+  assert.equal([byType.partition.attributes.drop.kind, byType.partition.attributes.drop.default], ['boolean', false]);
+  assert.is(byType.slow_open.attributes.delay.unit, 'ms');
+  assert.is(byType.limit_time.attributes.duration.unit, 'ms');
+  assert.equal(byType.half_open.attributes, {});
 }));
 
 test.run();

@@ -203,7 +203,7 @@ test('toxic add, update, remove', async () => {
   ok(await fl('inspect', 'tox'), [
     `tox  listen=${(await api('GET', '/proxies/tox')).json.listen}  upstream=${UPSTREAM}  enabled`,
     'slow  type=latency  stream=upstream  toxicity=0.25  attributes=[jitter=20 latency=300]',
-    'bandwidth_downstream  type=bandwidth  stream=downstream  toxicity=1.00  attributes=[rate=1000]',
+    'bandwidth_downstream  type=bandwidth  stream=downstream  toxicity=1.00  attributes=[queue=100 rate=1000]',
     '',
   ].join('\n'));
 

@@ -21,6 +21,14 @@ const VISIBLE: Record<string, Attributes> = {
   reset_peer: { timeout: 0 },
   slicer: { average_size: 1, size_variation: 0, delay: 1000 },
   limit_data: { bytes: 1 },
+  packet_loss: { loss_rate: 1 },
+  duplicate: { probability: 1 },
+  reorder: { probability: 1, gap: 1, max_delay: 1000 },
+  corrupt: { probability: 1, bits: 8 },
+  half_open: {},
+  partition: { drop: false },
+  slow_open: { delay: 1000 },
+  limit_time: { duration: 1 },
   noop: {},
 };
 
@@ -30,6 +38,12 @@ const LIVE: Record<string, { attributes: Attributes; update: Attributes }> = {
   bandwidth: { attributes: { rate: 1000 }, update: { rate: 2000 } },
   slow_close: { attributes: { delay: 20 }, update: { delay: 50 } },
   slicer: { attributes: { average_size: 256, size_variation: 128, delay: 200 }, update: { average_size: 512, size_variation: 64 } },
+  // Retransmit mode stalls lost chunks instead of dropping them.
+  packet_loss: { attributes: { loss_rate: 0.3, mode: 'retransmit', rto: 5 }, update: { loss_rate: 0.1, rto: 10 } },
+  // Held data is delivered in order once the partition is removed.
+  partition: { attributes: { drop: false }, update: { drop: false } },
+  slow_open: { attributes: { delay: 50 }, update: { delay: 100 } },
+  limit_time: { attributes: { duration: 60_000 }, update: { duration: 120_000 } },
   noop: { attributes: {}, update: {} },
 };
 

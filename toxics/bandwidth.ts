@@ -1,6 +1,6 @@
-import { defineToxic, MAX_MS } from '../src/toxic.js';
+import { defineToxic, MAX_MS, TIMED_OUT, type Chunk, type Stage } from '../src/toxic.js';
 
-type BandwidthAttributes = { rate: number };
+type BandwidthAttributes = { rate: number; queue: number };
 
 // Pieces are capped at 100 ms worth of data so a large chunk trickles out instead of
 // arriving in one burst after a long pause.
@@ -8,12 +8,14 @@ const SLICE_MS = 100;
 
 export const bandwidth = defineToxic<BandwidthAttributes>({
   type: 'bandwidth',
-  description: 'Limits throughput to rate KB/s (1 KB = 1000 bytes); a rate of 0 stalls the stream until the toxic is changed or removed.',
+  description: 'Limits throughput to rate KB/s (1 KB = 1000 bytes); a rate of 0 stalls the stream until the toxic is changed or removed. On UDP whole datagrams are paced through a queue of at most queue datagrams, and those arriving while it is full are tail-dropped, as a router queue does.',
   protocols: ['tcp', 'udp'],
   attributes: {
     rate: { kind: 'integer', default: 0, unit: 'KB/s', description: 'maximum throughput, 0 to stall' },
+    queue: { kind: 'integer', default: 100, unit: 'datagrams', min: 1, max: 1_000_000, description: 'UDP only: datagrams held waiting to be sent before further ones are dropped (ignored on TCP)' },
   },
   async pipe(stage) {
+    if (stage.protocol === 'udp') return datagrams(stage);
     const rate = stage.attributes.rate;
     if (rate === 0) {
       // Toxiproxy users rely on rate 0 as a stall ("half-open" link). Not reading at all holds
@@ -23,8 +25,7 @@ export const bandwidth = defineToxic<BandwidthAttributes>({
       }
       return;
     }
-    // A UDP chunk is one datagram: cutting it up would change the messages, not just their pace.
-    const pieceSize = stage.protocol === 'udp' ? Infinity : rate * SLICE_MS;
+    const pieceSize = rate * SLICE_MS;
     // A running schedule rather than one sleep per piece: timer overshoot on one piece is paid
     // back by a shorter sleep on the next, which keeps the long-run rate accurate.
     let next = stage.now();
@@ -61,3 +62,59 @@ export const bandwidth = defineToxic<BandwidthAttributes>({
     }
   },
 });
+
+/**
+ * UDP: a router queue. Whole datagrams leave at `rate` (cutting one up would change the
+ * messages, not just their pace); arrivals are read eagerly, so the queue, not the sender,
+ * absorbs a burst, and what does not fit is lost. Rate 0 sends nothing: the queue fills and
+ * every later datagram is dropped.
+ */
+async function datagrams(stage: Stage<BandwidthAttributes>): Promise<void> {
+  const { rate, queue: capacity } = stage.attributes;
+  const fifo: (Chunk | undefined)[] = [];
+  let head = 0;
+  // When the link is free again: a running schedule keeps the long-run rate exact although
+  // timers are coarse and a datagram may leave up to a millisecond early.
+  let free = -Infinity;
+  let due = Infinity; // when fifo[head] has been transmitted, once it has started
+  for (;;) {
+    let got: Chunk | null | typeof TIMED_OUT;
+    const chunk = fifo[head];
+    if (chunk === undefined || rate === 0) {
+      got = await stage.read();
+    } else {
+      if (due === Infinity) free = due = Math.max(free, chunk.ts) + chunk.data.length / rate; // KB/s = bytes/ms
+      const wait = due - stage.now();
+      if (wait < 1) {
+        // Below timer resolution: send now rather than sleep a whole millisecond per datagram.
+        fifo[head++] = undefined;
+        if (head > 1024 && head * 2 > fifo.length) { fifo.splice(0, head); head = 0; }
+        await send(stage, chunk, due);
+        due = Infinity;
+        continue;
+      }
+      got = await stage.readWithin(Math.min(wait, MAX_MS));
+    }
+    if (got === TIMED_OUT) continue;
+    if (got === null) {
+      // Interrupted: what the queue holds goes on at once and in order, as the TCP path sends
+      // the rest of a chunk, so an update or removal loses nothing more.
+      for (let i = head; i < fifo.length; i++) await send(stage, fifo[i]!, stage.now());
+      return;
+    }
+    if (fifo.length - head >= capacity) {
+      // Tail-DROPPED on purpose: a full queue discarding arrivals is the fault being modelled.
+      stage.emit('dropped', { bytes: got.data.length, reason: 'queue_full' });
+      continue;
+    }
+    fifo.push(got);
+  }
+}
+
+async function send(stage: Stage<BandwidthAttributes>, chunk: Chunk, at: number): Promise<void> {
+  // Stamped with when it left, so a later delaying toxic adds to this delay.
+  const ts = Math.max(chunk.ts, Math.min(at, stage.now()));
+  if (ts > chunk.ts) stage.emit('delayed', { ms: Math.round(ts - chunk.ts), bytes: chunk.data.length });
+  chunk.ts = ts;
+  await stage.write(chunk);
+}

@@ -97,12 +97,22 @@ export class StageRun implements Stage<any, any>, ChunkTarget {
   readWithin(ms: number): Promise<Chunk | null | typeof TIMED_OUT> {
     const now = this.read();
     if (!(now instanceof Promise)) return Promise.resolve(now);
+    const until = performance.now() + Math.min(Math.max(ms, 0), MAX_MS);
     return new Promise((resolve) => {
-      const timer = setTimeout(() => {
+      let timer: NodeJS.Timeout | null = null;
+      const waiter = (chunk: Chunk | null) => { if (timer !== null) clearTimeout(timer); resolve(chunk); };
+      // As in sleep: timers may fire up to a millisecond early and cannot wait less than one,
+      // so the remainder is finished on the check phase, still accepting chunks meanwhile.
+      const check = () => {
+        timer = null;
+        if (this.readWaiter !== waiter) return;
+        if (performance.now() < until) { setImmediate(check); return; }
         this.readWaiter = null;
         resolve(TIMED_OUT);
-      }, Math.min(Math.max(ms, 1), MAX_MS));
-      this.readWaiter = (chunk) => { clearTimeout(timer); resolve(chunk); };
+      };
+      this.readWaiter = waiter;
+      if (ms >= 1) timer = setTimeout(check, Math.min(ms, MAX_MS));
+      else setImmediate(check);
     });
   }
 
@@ -230,6 +240,9 @@ export class StageRun implements Stage<any, any>, ChunkTarget {
     if (lifetime === undefined) return;
     const fire = () => {
       this.lifetimeTimer = null;
+      // Timers can fire up to a millisecond early; a lifetime must never end short.
+      const left = this.connectedAt + lifetime - performance.now();
+      if (left > 0) { this.lifetimeTimer = setTimeout(fire, Math.max(1, left)); return; }
       this.emit('closed', { after_ms: lifetime });
       this.host.closeConnection(`${this.config.type} toxic`);
     };
