@@ -138,9 +138,9 @@ test('create, list, inspect, toggle, delete round trip in text', async () => {
   assert.match(la, /^127\.0\.0\.1:[1-9]\d*$/);
   const w = Math.max(la.length, lb.length);
   ok(await fl('list'),
-    `NAME    ${'LISTEN'.padEnd(w)}  UPSTREAM      STATE     TOXICS\n` +
-    `alpha   ${la.padEnd(w)}  127.0.0.1:9   enabled   1\n` +
-    `beta-2  ${lb.padEnd(w)}  127.0.0.1:10  disabled  0\n`);
+    `NAME    PROTO  ${'LISTEN'.padEnd(w)}  UPSTREAM      STATE     TOXICS\n` +
+    `alpha   tcp    ${la.padEnd(w)}  127.0.0.1:9   enabled   1\n` +
+    `beta-2  tcp    ${lb.padEnd(w)}  127.0.0.1:10  disabled  0\n`);
   ok(await fl('inspect', 'alpha'),
     `alpha  listen=${la}  upstream=127.0.0.1:9  enabled\n` +
     'latency_downstream  type=latency  stream=downstream  toxicity=0.50  attributes=[jitter=10 latency=100]\n');
@@ -150,8 +150,22 @@ test('create, list, inspect, toggle, delete round trip in text', async () => {
   assert.is((await api('GET', '/proxies/beta-2')).json.enabled, true);
   ok(await fl('delete', 'alpha'), 'Deleted proxy alpha\n');
   ok(await fl('d', 'beta-2'), 'Deleted proxy beta-2\n');
-  ok(await fl('ls'), 'NAME  LISTEN  UPSTREAM  STATE  TOXICS\n');
+  ok(await fl('ls'), 'NAME  PROTO  LISTEN  UPSTREAM  STATE  TOXICS\n');
   assert.equal((await api('GET', '/proxies')).json, {});
+});
+
+test('create --protocol udp --idle-timeout makes a UDP proxy; list and inspect show it', async () => {
+  ok(await fl('create', 'dns', '-l', '127.0.0.1:0', '-u', '127.0.0.1:53', '--protocol', 'udp', '--idle-timeout', '5000'),
+    'Created new proxy dns\n');
+  const proxy = (await api('GET', '/proxies/dns')).json;
+  assert.equal([proxy.protocol, proxy.idle_timeout, proxy.sessions], ['udp', 5000, 0]);
+  const listed = await fl('list');
+  assert.match(listed.stdout, /^dns +udp +127\.0\.0\.1:\d+ +127\.0\.0\.1:53 +enabled +0$/m);
+  ok(await fl('inspect', 'dns'), `dns  listen=${proxy.listen}  upstream=127.0.0.1:53  enabled  protocol=udp  idle_timeout=5000ms  sessions=0\n`);
+  const slicer = await fl('toxic', 'add', 'dns', '-t', 'slicer');
+  assert.is(slicer.code, 1);
+  assert.is(slicer.stderr, 'faultline: HTTP 400: toxic slicer does not apply to udp proxies\n');
+  ok(await fl('delete', 'dns'), 'Deleted proxy dns\n');
 });
 
 test('create, list, inspect, toggle, delete round trip with --json', async () => {

@@ -24,6 +24,10 @@ export interface ProxyJson {
   upstream: string;
   enabled: boolean;
   toxics?: ToxicJson[] | null;
+  /** faultline's extension: absent means tcp. */
+  protocol?: string;
+  sessions?: number;
+  idle_timeout?: number;
 }
 
 /** One JSON document, pretty-printed, for scripts. */
@@ -54,16 +58,19 @@ export function formatTable(rows: readonly (readonly string[])[]): string {
 /** The `list` table: a header row and one row per proxy, sorted by name. */
 export function formatProxyList(proxies: readonly ProxyJson[]): string {
   const sorted = [...proxies].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  const rows = [['NAME', 'LISTEN', 'UPSTREAM', 'STATE', 'TOXICS']];
+  const rows = [['NAME', 'PROTO', 'LISTEN', 'UPSTREAM', 'STATE', 'TOXICS']];
   for (const p of sorted) {
-    rows.push([p.name, p.listen, p.upstream, state(p.enabled), String(p.toxics?.length ?? 0)]);
+    rows.push([p.name, p.protocol ?? 'tcp', p.listen, p.upstream, state(p.enabled), String(p.toxics?.length ?? 0)]);
   }
   return formatTable(rows);
 }
 
 /** `inspect`: the proxy on one line, then one line per toxic. */
 export function formatProxy(proxy: ProxyJson): string {
-  const head = `${proxy.name}  listen=${proxy.listen}  upstream=${proxy.upstream}  ${state(proxy.enabled)}`;
+  const udp = proxy.protocol === 'udp'
+    ? `  protocol=udp  idle_timeout=${proxy.idle_timeout}ms  sessions=${proxy.sessions}`
+    : '';
+  const head = `${proxy.name}  listen=${proxy.listen}  upstream=${proxy.upstream}  ${state(proxy.enabled)}${udp}`;
   return [head, ...(proxy.toxics ?? []).map(formatToxic)].join('\n');
 }
 

@@ -5,11 +5,18 @@ import type { Command } from 'commander';
 import { clientFor, seg, wantsJson } from './client.js';
 import { formatProxy, formatProxyList, printJson, printLine, type CliIO, type ProxyJson } from './output.js';
 
+interface CreateOptions {
+  listen: string;
+  upstream: string;
+  protocol?: string;
+  idleTimeout?: string;
+}
+
 export function registerProxyCommands(program: Command, io: CliIO): void {
   program
     .command('list')
     .aliases(['l', 'li', 'ls'])
-    .description('list all proxies: name, listen, upstream, state and number of toxics')
+    .description('list all proxies: name, protocol, listen, upstream, state and number of toxics')
     .action(async (_opts: unknown, cmd: Command) => {
       const proxies = await clientFor(cmd, io).get<Record<string, ProxyJson>>('/proxies');
       if (wantsJson(cmd)) return printJson(io, proxies);
@@ -34,8 +41,12 @@ export function registerProxyCommands(program: Command, io: CliIO): void {
     .argument('<proxy>', 'name of the new proxy')
     .requiredOption('-l, --listen <addr>', 'address the proxy listens on, host:port (port 0 picks a free port)')
     .requiredOption('-u, --upstream <addr>', 'address the proxy forwards to, host:port')
-    .action(async (proxy: string, opts: { listen: string; upstream: string }, cmd: Command) => {
-      const body = { name: proxy, listen: opts.listen, upstream: opts.upstream, enabled: true };
+    .option('-p, --protocol <protocol>', 'tcp (the default) or udp')
+    .option('--idle-timeout <ms>', 'udp only: end a client session after this many ms without traffic (default 60000)')
+    .action(async (proxy: string, opts: CreateOptions, cmd: Command) => {
+      const body: Record<string, unknown> = { name: proxy, listen: opts.listen, upstream: opts.upstream, enabled: true };
+      if (opts.protocol !== undefined) body.protocol = opts.protocol;
+      if (opts.idleTimeout !== undefined) body.idle_timeout = Number(opts.idleTimeout);
       const created = await clientFor(cmd, io).post<ProxyJson>('/proxies', body);
       if (wantsJson(cmd)) return printJson(io, created);
       printLine(io, `Created new proxy ${created?.name ?? proxy}`);
