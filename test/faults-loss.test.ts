@@ -42,7 +42,7 @@ test('drop mode: over 20,000 chunks the loss rate is within the 99 % binomial in
     assert.is(rig.count('dropped', 'packet_loss'), lost, 'the proxy counted every drop the upstream missed');
     assert.ok(lost >= lo && lost <= hi, `${lost} lost of ${n}, want within [${lo}, ${hi}]`);
     // Correlation 0 means independent chunks: loss right after a loss is no likelier.
-    const afterLoss = [...outcomes].filter((o, i) => i > 0 && outcomes[i - 1] === '1');
+    const afterLoss = [...outcomes].filter((_o, i) => i > 0 && outcomes[i - 1] === '1');
     const again = afterLoss.filter((o) => o === '1').length;
     const [clo, chi] = binomialInterval(afterLoss.length, 0.1, 0.99);
     assert.ok(again >= clo && again <= chi, `${again} of ${afterLoss.length} losses followed a loss, want [${clo}, ${chi}]`);

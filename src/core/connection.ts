@@ -5,29 +5,21 @@
 
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import type { FaultAction, FaultDetail, RandomSource, Stream } from '../toxic.js';
+import type { Stream } from '../toxic.js';
 import type { Chain, ChainHost } from './chain.js';
+import { LiveBase, type LiveOwner } from './live-base.js';
 import { Link } from './link.js';
-import type { Reporter } from './reporter.js';
 import type { StageRun } from './stage.js';
-import type { ToxicConfig } from './toxic-config.js';
 
-export interface ConnectionOwner {
-  readonly name: string;
-  readonly upstream: string;
-  readonly reporter: Reporter;
-  randomFor(seq: number, stream: Stream, toxic: string): RandomSource;
-  toxicsFor(stream: Stream): readonly ToxicConfig[];
+export interface ConnectionOwner extends LiveOwner {
   closed(conn: Connection): void;
 }
 
 /** How long a graceful close may take to flush before the sockets are destroyed outright. */
 const CLOSE_GRACE_MS = 5_000;
 
-export class Connection implements ChainHost {
+export class Connection extends LiveBase implements ChainHost {
   readonly protocol = 'tcp' as const;
-  readonly openedAt = Date.now();
-  readonly connectedAt = performance.now();
   /** The half-open toxic that orphaned this connection, if one did. */
   orphanedBy: string | null = null;
   readonly up: Link;
@@ -38,13 +30,14 @@ export class Connection implements ChainHost {
   private ending = false;
 
   constructor(
-    readonly id: string,
-    readonly seq: number,
-    readonly client: string,
+    id: string,
+    seq: number,
+    client: string,
     private readonly clientSocket: Socket,
     private readonly upstreamSocket: Socket,
-    private readonly owner: ConnectionOwner,
+    protected override readonly owner: ConnectionOwner,
   ) {
+    super(id, seq, client, owner);
     const sinkDone = (link: Link) => { if (link.closing) this.close('closed by toxic'); };
     this.up = new Link('upstream', clientSocket, upstreamSocket, this, sinkDone);
     this.down = new Link('downstream', upstreamSocket, clientSocket, this, sinkDone);
@@ -100,28 +93,7 @@ export class Connection implements ChainHost {
     this.upstreamSocket.destroy();
   }
 
-  info() {
-    return {
-      proxy: this.owner.name,
-      protocol: this.protocol,
-      conn: this.id,
-      client: this.client,
-      upstream: this.owner.upstream,
-    };
-  }
-
   // ---- ChainHost ----
-
-  randomFor(stream: Stream, toxic: string): RandomSource {
-    return this.owner.randomFor(this.seq, stream, toxic);
-  }
-
-  report(config: ToxicConfig, action: FaultAction, detail: FaultDetail): void {
-    this.owner.reporter.fault({
-      proxy: this.owner.name, protocol: this.protocol, conn: this.id, client: this.client,
-      toxic: config.name, type: config.type, stream: config.stream, action, detail,
-    });
-  }
 
   stageClosed(stage: StageRun): void {
     const link = this.up.stages.includes(stage) ? this.up : this.down;
@@ -154,11 +126,8 @@ export class Connection implements ChainHost {
     this.close(reason);
   }
 
-  failed(config: ToxicConfig, err: unknown): void {
-    this.owner.reporter.warn(`toxic ${config.name} failed; closing the connection`, {
-      proxy: this.owner.name, conn: this.id, error: err instanceof Error ? err.message : String(err),
-    });
-    this.destroy('toxic failed');
+  protected abort(reason: string): void {
+    this.destroy(reason);
   }
 
   private onError(err: NodeJS.ErrnoException): void {

@@ -5,20 +5,13 @@
 
 import dgram from 'node:dgram';
 import { performance } from 'node:perf_hooks';
-import type { Chunk, FaultAction, FaultDetail, RandomSource, Stream } from '../toxic.js';
+import type { Chunk, Stream } from '../toxic.js';
 import { Chain, type ChainHost } from './chain.js';
+import { LiveBase, type LiveOwner } from './live-base.js';
 import type { LiveConnection } from './proxy.js';
-import type { Reporter } from './reporter.js';
 import type { ChunkTarget, StageRun } from './stage.js';
-import type { ToxicConfig } from './toxic-config.js';
 
-export interface SessionOwner {
-  readonly name: string;
-  readonly upstream: string;
-  readonly reporter: Reporter;
-  randomFor(seq: number, stream: Stream, toxic: string): RandomSource;
-  toxicsFor(stream: Stream): readonly ToxicConfig[];
-  /** Sends a datagram from the proxy's listening socket to a client. */
+export interface SessionOwner extends LiveOwner {  /** Sends a datagram from the proxy's listening socket to a client. */
   sendToClient(data: Buffer, port: number, address: string): void;
   sessionClosed(session: UdpSession): void;
 }
@@ -34,10 +27,8 @@ class DatagramSink implements ChunkTarget {
   finish(): void {}
 }
 
-export class UdpSession implements ChainHost, LiveConnection {
+export class UdpSession extends LiveBase implements ChainHost, LiveConnection {
   readonly protocol = 'udp' as const;
-  readonly openedAt = Date.now();
-  readonly connectedAt = performance.now();
   readonly orphanedBy = null;
   readonly up: Chain;
   readonly down: Chain;
@@ -53,14 +44,15 @@ export class UdpSession implements ChainHost, LiveConnection {
   private lastWarn = 0;
 
   constructor(
-    readonly id: string,
-    readonly seq: number,
+    id: string,
+    seq: number,
     readonly clientAddress: string,
     readonly clientPort: number,
-    readonly client: string,
+    client: string,
     target: { host: string; port: number; family: 4 | 6 },
-    private readonly owner: SessionOwner,
+    protected override readonly owner: SessionOwner,
   ) {
+    super(id, seq, client, owner);
     this.socket = dgram.createSocket(target.family === 6 ? 'udp6' : 'udp4');
     this.socket.on('message', (data) => this.fromUpstream(data));
     this.socket.on('error', (err) => this.upstreamError(err));
@@ -106,33 +98,15 @@ export class UdpSession implements ChainHost, LiveConnection {
   /** UDP has no reset; the session simply ends. */
   reset(reason = 'reset'): void { this.close(reason); }
 
-  info() {
-    return { proxy: this.owner.name, protocol: this.protocol, conn: this.id, client: this.client, upstream: this.owner.upstream };
-  }
-
   // ---- ChainHost ----
-
-  randomFor(stream: Stream, toxic: string): RandomSource {
-    return this.owner.randomFor(this.seq, stream, toxic);
-  }
-
-  report(config: ToxicConfig, action: FaultAction, detail: FaultDetail): void {
-    this.owner.reporter.fault({
-      proxy: this.owner.name, protocol: this.protocol, conn: this.id, client: this.client,
-      toxic: config.name, type: config.type, stream: config.stream, action, detail,
-    });
-  }
 
   stageClosed(): void { this.close('closed by toxic'); }
   closeConnection(reason: string): void { this.close(reason); }
   /** Only TCP toxics vanish a peer; a UDP session has no connection to leave half-open. */
   vanish(stage: StageRun): void { void stage; }
 
-  failed(config: ToxicConfig, err: unknown): void {
-    this.owner.reporter.warn(`toxic ${config.name} failed; closing the session`, {
-      proxy: this.owner.name, conn: this.id, error: err instanceof Error ? err.message : String(err),
-    });
-    this.close('toxic failed');
+  protected abort(reason: string): void {
+    this.close(reason);
   }
 
   private fromUpstream(data: Buffer): void {
