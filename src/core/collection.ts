@@ -5,6 +5,7 @@
 import { FaultlineError, badBody, missingField } from '../errors.js';
 import { MAX_MS, parseAttributes, type AnyToxicDefinition, type Stream } from '../toxic.js';
 import { parseHostPort, reportBound, resolveListen } from './address.js';
+import { Expiries } from './expiries.js';
 import type { Reporter } from './reporter.js';
 import type { Proxy, ProxyDeps } from './proxy.js';
 import { TcpProxy } from './tcp-proxy.js';
@@ -40,8 +41,7 @@ export interface CollectionDeps {
 
 export class Collection {
   private readonly proxies = new Map<string, Proxy>();
-  /** Expiry timers of toxics with a ttl, by proxy and toxic name. */
-  private readonly expiries = new Map<string, NodeJS.Timeout>();
+  private readonly expiries = new Expiries();
 
   constructor(private readonly deps: CollectionDeps) {}
 
@@ -93,7 +93,7 @@ export class Collection {
   async delete(name: string): Promise<void> {
     const proxy = this.get(name);
     this.proxies.delete(name);
-    for (const toxic of proxy.listToxics()) this.unschedule(name, toxic.name);
+    for (const toxic of proxy.listToxics()) this.expiries.clear(name, toxic.name);
     await proxy.stop();
     this.deps.reporter.changed({ kind: 'proxy:deleted', proxy: name });
   }
@@ -148,8 +148,7 @@ export class Collection {
   }
 
   async close(): Promise<void> {
-    for (const timer of this.expiries.values()) clearTimeout(timer);
-    this.expiries.clear();
+    this.expiries.clearAll();
     await Promise.all(this.list().map((p) => p.stop()));
   }
 
@@ -205,30 +204,17 @@ export class Collection {
   async removeToxic(proxyName: string, toxicName: string, kind: 'toxic:removed' | 'toxic:expired' = 'toxic:removed'): Promise<void> {
     const proxy = this.get(proxyName);
     this.getToxic(proxyName, toxicName);
-    this.unschedule(proxyName, toxicName);
+    this.expiries.clear(proxyName, toxicName);
     await proxy.removeToxic(toxicName);
     this.deps.reporter.changed({ kind, proxy: proxy.name, toxic: toxicName });
   }
 
-  /** Arms (or re-arms, or clears) the timer that removes a toxic when its ttl runs out. */
   private schedule(proxyName: string, config: ToxicConfig): void {
-    this.unschedule(proxyName, config.name);
-    if (config.expiresAt === null) return;
-    const key = `${proxyName}\0${config.name}`;
-    const timer = setTimeout(() => {
-      this.expiries.delete(key);
+    this.expiries.set(proxyName, config.name, config.expiresAt, () => {
       this.removeToxic(proxyName, config.name, 'toxic:expired').catch((err: unknown) => {
         this.deps.reporter.warn(`could not expire toxic ${config.name} on ${proxyName}`, { error: String(err) });
       });
-    }, Math.max(0, config.expiresAt - Date.now()));
-    timer.unref();
-    this.expiries.set(key, timer);
-  }
-
-  private unschedule(proxyName: string, toxicName: string): void {
-    const key = `${proxyName}\0${toxicName}`;
-    clearTimeout(this.expiries.get(key));
-    this.expiries.delete(key);
+    });
   }
 
   // ---- helpers ----
