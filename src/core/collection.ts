@@ -3,8 +3,12 @@
 // toxic input is checked (clients' tests depend on which error wins).
 
 import { FaultlineError, badBody, missingField } from '../errors.js';
-import { MAX_MS, parseAttributes, type AnyToxicDefinition, type Stream } from '../toxic.js';
-import { parseHostPort, reportBound, resolveListen } from './address.js';
+import { parseAttributes, type AnyToxicDefinition, type Stream } from '../toxic.js';
+import { reportBound, resolveListen } from './address.js';
+import {
+  checkIdleTimeout, checkToxicity, checkUpstream, expiryOf,
+  type ProxyInput, type RestoredProxy, type ToxicInput,
+} from './inputs.js';
 import { Expiries } from './expiries.js';
 import type { Reporter } from './reporter.js';
 import type { Proxy, ProxyDeps } from './proxy.js';
@@ -12,32 +16,13 @@ import { TcpProxy } from './tcp-proxy.js';
 import { UdpProxy } from './udp-proxy.js';
 import { toxicJSON, type ToxicConfig } from './toxic-config.js';
 
-export interface ProxyInput {
-  name?: string;
-  listen?: string;
-  upstream?: string;
-  enabled?: boolean | null;
-  /** `tcp` (the default) or `udp`. */
-  protocol?: string;
-  /** UDP only: milliseconds without traffic after which a session ends. */
-  idle_timeout?: number;
-}
-
-export interface ToxicInput {
-  name?: string;
-  type?: string;
-  stream?: string;
-  toxicity?: number;
-  attributes?: unknown;
-  /** Milliseconds until the toxic removes itself. On update, null or 0 clears it. */
-  ttl?: number | null;
-}
-
 export interface CollectionDeps {
   reporter: Reporter;
   random: { fork(label: string): ProxyDeps['random'] };
   findToxic(type: string): AnyToxicDefinition | undefined;
 }
+
+export type { ProxyInput, RestoredProxy, ToxicInput } from './inputs.js';
 
 export class Collection {
   private readonly proxies = new Map<string, Proxy>();
@@ -147,6 +132,37 @@ export class Collection {
     }
   }
 
+  /**
+   * Brings back proxies and toxics kept across a restart: listeners re-bound on their old
+   * addresses, toxics re-applied in order, ttls still counting from their original expiry.
+   * A proxy whose address is now taken comes back disabled rather than lost. Returns warnings.
+   */
+  async restore(saved: readonly RestoredProxy[]): Promise<string[]> {
+    const warnings: string[] = [];
+    for (const entry of saved) {
+      let proxy: Proxy;
+      try {
+        proxy = await this.create(entry);
+      } catch (err) {
+        if (!(err instanceof FaultlineError) || err.code !== 'ERR_LISTEN') throw err;
+        warnings.push(`proxy ${entry.name} restored disabled: ${err.message}`);
+        proxy = await this.create({ ...entry, enabled: false });
+      }
+      for (const toxic of entry.toxics) {
+        if (toxic.expiresAt != null && toxic.expiresAt <= Date.now()) {
+          this.deps.reporter.changed({ kind: 'toxic:expired', proxy: proxy.name, toxic: toxic.name ?? '' });
+          continue;
+        }
+        try {
+          await this.addToxic(proxy.name, toxic);
+        } catch (err) {
+          warnings.push(`toxic ${toxic.name} on ${proxy.name} not restored: ${(err as Error).message}`);
+        }
+      }
+    }
+    return warnings;
+  }
+
   async close(): Promise<void> {
     this.expiries.clearAll();
     await Promise.all(this.list().map((p) => p.stop()));
@@ -177,7 +193,7 @@ export class Collection {
       name, type, stream: stream as Stream, streamLabel, definition,
       toxicity: checkToxicity(input.toxicity ?? 1),
       attributes: parseAttributes(definition, input.attributes),
-      expiresAt: expiryOf(input.ttl) ?? null,
+      expiresAt: input.expiresAt !== undefined ? input.expiresAt : expiryOf(input.ttl) ?? null,
     };
     await proxy.addToxic(config);
     this.schedule(proxy.name, config);
@@ -247,36 +263,4 @@ export class Collection {
   private changed(proxy: Proxy, kind: 'proxy:created' | 'proxy:updated'): void {
     this.deps.reporter.changed({ kind, proxy: proxy.name, body: proxy.toJSON() });
   }
-}
-
-function checkUpstream(upstream: string): void {
-  try {
-    if (upstream === '') throw new Error('address : missing port in address');
-    parseHostPort(upstream);
-  } catch (err) {
-    throw badBody(`upstream ${(err as Error).message}`);
-  }
-}
-
-function checkIdleTimeout(protocol: string, value: number | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  if (protocol !== 'udp') throw badBody('idle_timeout applies only to udp proxies');
-  if (!Number.isInteger(value) || value < 1 || value > MAX_MS) {
-    throw badBody(`idle_timeout must be a whole number of milliseconds from 1 to ${MAX_MS}, got ${value}`);
-  }
-  return value;
-}
-
-/** A ttl in ms becomes an absolute expiry; null and 0 mean none. */
-function expiryOf(ttl: number | null | undefined): number | undefined {
-  if (ttl === undefined || ttl === null || ttl === 0) return undefined;
-  if (!Number.isInteger(ttl) || ttl < 0 || ttl > MAX_MS) {
-    throw badBody(`ttl must be a whole number of milliseconds from 0 to ${MAX_MS}, got ${ttl}`);
-  }
-  return Date.now() + ttl;
-}
-
-function checkToxicity(value: number): number {
-  if (!(value >= 0 && value <= 1)) throw badBody(`toxicity must be between 0 and 1, got ${value}`);
-  return value;
 }

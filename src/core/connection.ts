@@ -126,6 +126,10 @@ export class Connection extends LiveBase implements ChainHost {
     this.close(reason);
   }
 
+  bytes(): { up: number; down: number } {
+    return { up: this.up.bytes, down: this.down.bytes };
+  }
+
   protected abort(reason: string): void {
     this.destroy(reason);
   }

@@ -3,6 +3,7 @@
 
 import { performance } from 'node:perf_hooks';
 import type { FaultAction, FaultDetail, Protocol, RandomSource, Stream } from '../toxic.js';
+import type { Chain } from './chain.js';
 import type { ConnectionInfo, Reporter } from './reporter.js';
 import type { ToxicConfig } from './toxic-config.js';
 
@@ -47,4 +48,34 @@ export abstract class LiveBase {
   }
 
   protected abstract abort(reason: string): void;
+  abstract chain(stream: Stream): Chain;
+  /** Bytes received from the client (up) and from the upstream (down) so far. */
+  abstract bytes(): { up: number; down: number };
+
+  /** What `GET /connections` shows of a live connection or session. */
+  describe(): ConnectionDescription {
+    const { up, down } = this.bytes();
+    return {
+      conn: this.id,
+      protocol: this.protocol,
+      client: this.client,
+      opened_at: new Date(this.openedAt).toISOString(),
+      age_ms: Math.round(performance.now() - this.connectedAt),
+      bytes_up: up,
+      bytes_down: down,
+      toxics: { upstream: this.chain('upstream').activeToxics(), downstream: this.chain('downstream').activeToxics() },
+    };
+  }
+}
+
+export interface ConnectionDescription {
+  conn: string;
+  protocol: Protocol;
+  client: string;
+  opened_at: string;
+  age_ms: number;
+  bytes_up: number;
+  bytes_down: number;
+  /** The toxics active on it (rolled in by their toxicity), per stream. */
+  toxics: { upstream: string[]; downstream: string[] };
 }

@@ -3,6 +3,7 @@
 
 import type { Protocol, RandomSource, Stream } from '../toxic.js';
 import type { Chain } from './chain.js';
+import type { ConnectionDescription } from './live-base.js';
 import type { Reporter } from './reporter.js';
 import { toxicJSON, type ToxicConfig } from './toxic-config.js';
 
@@ -14,6 +15,8 @@ export interface ProxyDeps {
 
 /** A TCP connection or a UDP session, as far as toxic changes are concerned. */
 export interface LiveConnection {
+  describe(): ConnectionDescription;
+  bytes(): { up: number; down: number };
   /** The toxic that left this connection half-open, if one did; removing it ends it. */
   readonly orphanedBy: string | null;
   chain(stream: Stream): Chain;
@@ -47,6 +50,25 @@ export abstract class Proxy {
       enabled: this.enabled,
       toxics: this.listToxics().map(toxicJSON),
     };
+  }
+
+  /** Live connections (TCP) or sessions (UDP), as `GET /connections` shows them. */
+  describeLive(): ConnectionDescription[] {
+    return [...this.live()].map((c) => c.describe());
+  }
+
+  /** Bytes so far on the live connections, for metrics that add closed ones' totals. */
+  liveBytes(): { up: number; down: number; count: number } {
+    let up = 0;
+    let down = 0;
+    let count = 0;
+    for (const c of this.live()) {
+      const b = c.bytes();
+      up += b.up;
+      down += b.down;
+      count++;
+    }
+    return { up, down, count };
   }
 
   /** Upstream toxics first, then downstream, each in insertion order, as Toxiproxy lists them. */

@@ -105,6 +105,10 @@ export class UdpSession extends LiveBase implements ChainHost, LiveConnection {
   /** Only TCP toxics vanish a peer; a UDP session has no connection to leave half-open. */
   vanish(stage: StageRun): void { void stage; }
 
+  bytes(): { up: number; down: number } {
+    return { up: this.bytesUp, down: this.bytesDown };
+  }
+
   protected abort(reason: string): void {
     this.close(reason);
   }
