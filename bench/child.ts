@@ -5,24 +5,32 @@
 //   node --expose-gc dist/bench/child.js pipe <upstream port>...  prints {"ports": [N, ...]}
 //   node --expose-gc dist/bench/child.js faultline                prints {"url": "http://..."}
 //   node --expose-gc dist/bench/child.js both <upstream port>...  prints both
+//   node --expose-gc dist/bench/child.js udp <upstream port>...   prints {"udpPorts": [N, ...], "url": ...}
 //
 // `both` puts the pipe() proxies and faultline in one process, so that for speed they share
-// whatever core and scheduling the process gets. Then, for each line "gc" on stdin, the child
-// collects garbage and answers {"heapUsed": bytes}; closing stdin stops it.
+// whatever core and scheduling the process gets; `udp` does the same with bare dgram relays.
+// Then, for each line "gc" on stdin, the child collects garbage and answers {"heapUsed":
+// bytes}; closing stdin stops it.
 
 import { createInterface } from 'node:readline';
 import { createServer } from '../src/index.js';
 import { pipeProxy } from './servers.js';
+import { udpRelay } from './udp.js';
 
 const [kind, ...upstreams] = process.argv.slice(2);
-if (kind !== 'pipe' && kind !== 'faultline' && kind !== 'both') throw new Error(`unknown child kind ${kind}`);
+if (kind !== 'pipe' && kind !== 'faultline' && kind !== 'both' && kind !== 'udp') throw new Error(`unknown child kind ${kind}`);
 
 const closers: (() => Promise<void>)[] = [];
-const hello: { ports?: number[]; url?: string } = {};
-if (kind !== 'faultline') {
+const hello: { ports?: number[]; udpPorts?: number[]; url?: string } = {};
+if (kind === 'pipe' || kind === 'both') {
   const proxies = await Promise.all(upstreams.map((port) => pipeProxy(Number(port))));
   closers.push(...proxies.map((p) => p.close));
   hello.ports = proxies.map((p) => p.port);
+}
+if (kind === 'udp') {
+  const relays = await Promise.all(upstreams.map((port) => udpRelay(Number(port))));
+  closers.push(...relays.map((r) => r.close));
+  hello.udpPorts = relays.map((r) => r.port);
 }
 if (kind !== 'pipe') {
   const server = await createServer({ port: 0, seed: 1 });

@@ -2,6 +2,7 @@
 
 import { LABELS, type TargetName } from './targets.js';
 import type { RttResult } from './measure.js';
+import { UDP_LABELS, UDP_TARGETS, type UdpResults } from './udp.js';
 
 export interface IdleResult {
   connections: number;
@@ -25,6 +26,8 @@ export interface Results {
   inProcess: PlacementResults;
   child: PlacementResults;
   idle: Partial<Record<TargetName, IdleResult>>;
+  /** Datagrams per second of a windowed UDP echo (bench/udp.ts). */
+  udp?: UdpResults;
 }
 
 const PLACEMENTS = [
@@ -79,7 +82,30 @@ export function checks(r: Results): Check[] {
       pass: idle.kbPerConnection <= 12,
     });
   }
+  if (r.udp !== undefined) list.push(...udpChecks(r.udp));
   return list;
+}
+
+export function udpChecks(u: UdpResults): Check[] {
+  return PLACEMENTS.map(([key, where]) => {
+    const ratio = u[key].datagramsPerSecond.bare / u[key].datagramsPerSecond.relay;
+    return { target: `UDP datagrams/s >= 0.9x a bare dgram relay (${where})`, measured: `${ratio.toFixed(3)}x`, pass: ratio >= 0.9 };
+  });
+}
+
+/** The UDP section: datagrams per second per target and placement, and the ratios. */
+export function formatUdp(u: UdpResults): string[] {
+  const { window, size } = u.settings;
+  const lines = ['', `UDP windowed echo (${window} datagrams of ${size} bytes in flight; datagrams/s = round trips per second):`];
+  const rows: string[][] = [['placement', ...UDP_TARGETS.map((t) => UDP_LABELS[t]), 'faultline / relay', 'faultline / direct']];
+  for (const [key, where] of PLACEMENTS) {
+    const d = u[key].datagramsPerSecond;
+    rows.push([where, ...UDP_TARGETS.map((t) => fmt(d[t], 0)), `${fmt(d.bare / d.relay, 2)}x`, `${fmt(d.bare / d.direct, 2)}x`]);
+  }
+  lines.push(table(rows));
+  const lost = PLACEMENTS.flatMap(([key]) => UDP_TARGETS.map((t) => u[key].lost[t])).reduce((a, b) => a + b, 0);
+  if (lost > 0) lines.push(`(${lost} datagrams were lost by the kernel across all runs)`);
+  return lines;
 }
 
 function fmt(value: number | undefined | null, digits: number): string {
@@ -135,6 +161,7 @@ export function formatText(r: Results): string {
     mem('  of which V8 heap KB', (t) => idle[t]?.heapKBPerConnection),
     mem('RSS KB / pipe()', (t) => (idle[t] && idle.pipe ? idle[t]!.kbPerConnection / idle.pipe.kbPerConnection : null)),
   ]));
+  if (r.udp !== undefined) lines.push(...formatUdp(r.udp));
   lines.push('');
   lines.push('(ratios: for RTT and memory, above 1 means slower or bigger)');
   lines.push('');

@@ -1,4 +1,5 @@
-// `npm run bench`: faultline against direct loopback and a bare Node pipe() proxy, in one run.
+// `npm run bench`: faultline against direct loopback and a bare Node pipe() proxy, in one run,
+// and its UDP proxy against direct loopback and a bare Node dgram relay (bench/udp.ts).
 // Not a test: it prints numbers, ratios and the issue's targets, and exits 0 unless something
 // broke (a failed target is reported, not an error).
 //
@@ -16,6 +17,7 @@ import type net from 'node:net';
 import { bulkThroughput, connectionRate, median, openIdle, pingPong, summarise, type RttResult } from './measure.js';
 import { checks, formatText, ratios, type IdleResult, type PlacementResults, type Results } from './report.js';
 import { echoServer, holdServer, sinkServer } from './servers.js';
+import { measureAllUdp } from './udp.js';
 import {
   buildTargets, faultlineProxy, openFileLimit, spawnChild, type ChildHost, type Placement, type TargetName,
 } from './targets.js';
@@ -169,6 +171,7 @@ async function main(): Promise<void> {
     idle[name] = await measureIdle(name, settings.idleConnections);
     log(`idle ${name}: ${idle[name]!.kbPerConnection.toFixed(2)} KB RSS per connection`);
   }
+  const udp = await measureAllUdp(quick, log);
 
   const results: Results = {
     environment: {
@@ -181,6 +184,7 @@ async function main(): Promise<void> {
     inProcess,
     child,
     idle,
+    udp,
   };
   if (json) {
     const allRatios = { inProcess: ratios(inProcess, idle), child: ratios(child, idle) };
