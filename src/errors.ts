@@ -11,6 +11,8 @@ export const ERRORS = {
   ERR_INVALID_TOXIC_TYPE: { status: 400, message: 'invalid toxic type' },
   ERR_INVALID_STREAM: { status: 400, message: 'stream was invalid, can be either upstream or downstream' },
   ERR_BAD_BODY: { status: 400, message: 'bad request body' },
+  ERR_BAD_QUERY: { status: 400, message: 'bad query' },
+  ERR_NO_EVENT_LOG: { status: 404, message: 'the event log is off: the server was started without persistence' },
   ERR_INVALID_ATTRIBUTE: { status: 400, message: 'invalid attribute' },
   ERR_UNSUPPORTED_PROTOCOL: { status: 400, message: 'toxic does not apply to this protocol' },
   ERR_BODY_TOO_LARGE: { status: 413, message: 'request body too large' },

@@ -1,14 +1,20 @@
-// The composition root: builds the seeded random source, the event bus, the proxy collection
-// and the HTTP API, and wires them together. Nothing else knows how the parts meet.
+// The composition root: builds the seeded random source, the event bus, the proxy collection,
+// the store, the HTTP API, the WebSocket hub and the metrics, and wires them together. Nothing
+// else knows how the parts meet.
 
 import { readFile } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { createApiServer } from './api/http.js';
 import { populateInput, parseJson } from './api/input.js';
+import type { EventLog } from './api/routes.js';
 import { formatHostPort } from './core/address.js';
 import { Collection, type ProxyInput } from './core/collection.js';
+import { FaultlineError } from './errors.js';
 import { EventBus } from './events/bus.js';
+import { createMetrics } from './events/metrics.js';
+import { WsHub } from './events/ws-hub.js';
+import { openPersistence, type Persistence } from './persist.js';
 import { Random } from './random.js';
 import { TOXICS, findToxic } from '../toxics/index.js';
 
@@ -19,8 +25,14 @@ export interface ServerOptions {
   port?: number;
   /** Seeds every random decision; a fresh seed is chosen (and reported) when absent. */
   seed?: number;
-  /** A populate array, or the path of a JSON file holding one, applied before the API listens. */
+  /** A populate array, or the path of a JSON file holding one, applied after the stored state
+   *  is restored (so it wins over stored proxies of the same name) and before the API listens. */
   config?: string | ProxyInput[];
+  /** The SQLite file for state and the event log. ':memory:' (the default) keeps nothing
+   *  across restarts; false turns persistence off entirely. The CLI defaults to faultline.db. */
+  db?: string | false;
+  /** Events kept in the log; the oldest are pruned. Default 1,000,000. */
+  retainEvents?: number;
   /** Receives one line per notable event (warnings, API failures). Silent when absent. */
   log?: (line: string) => void;
 }
@@ -40,24 +52,55 @@ export const VERSION: string = (JSON.parse(
   readFileSync(new URL('../../package.json', import.meta.url), 'utf8'),
 ) as { version: string }).version;
 
+const NO_EVENT_LOG: EventLog = {
+  query: () => Promise.reject(new FaultlineError('ERR_NO_EVENT_LOG')),
+  export: () => Promise.reject(new FaultlineError('ERR_NO_EVENT_LOG')),
+};
+
 export async function createServer(options: ServerOptions = {}): Promise<FaultlineServer> {
   const log = options.log ?? (() => {});
   const seed = options.seed ?? Random.freshSeed();
   const events = new EventBus();
   events.on('log:warn', (e) => log(`warn: ${e.message}${Object.keys(e.context).length ? ' ' + JSON.stringify(e.context) : ''}`));
   const collection = new Collection({ reporter: events, random: new Random(seed), findToxic });
-
-  try {
-    if (options.config !== undefined) await applyConfig(collection, options.config);
-  } catch (err) {
+  let persistence: Persistence | null = null;
+  let metrics: ReturnType<typeof createMetrics> | null = null;
+  // Proxies stop first, so the events of their closing still reach the store.
+  const fail = async (err: unknown): Promise<never> => {
     await collection.close();
+    metrics?.close();
+    await persistence?.close();
     events.close();
     throw err;
+  };
+
+  try {
+    if (options.db !== false) {
+      persistence = await openPersistence(options.db ?? ':memory:', {
+        bus: events, collection, log, ...(options.retainEvents !== undefined ? { retain: options.retainEvents } : {}),
+      });
+      for (const warning of await persistence.restore()) log(`warn: ${warning}`);
+    }
+    if (options.config !== undefined) await applyConfig(collection, options.config);
+  } catch (err) {
+    return fail(err);
   }
 
-  const http = createApiServer({ collection, toxics: TOXICS, version: VERSION }, (err) => {
-    log(`error: API handler failed: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
+  metrics = createMetrics({
+    bus: events,
+    collection,
+    liveBytes: () => collection.list().map((p) => ({ proxy: p.name, ...p.liveBytes() })),
+    storeStats: () => persistence?.stats() ?? { failures: 0, dropped: 0 },
   });
+  const http = createApiServer(
+    { collection, toxics: TOXICS, version: VERSION, events: persistence?.eventLog ?? NO_EVENT_LOG, metrics },
+    (err) => log(`error: API handler failed: ${err instanceof Error ? err.stack ?? err.message : String(err)}`),
+  );
+  const hub = new WsHub({
+    bus: events,
+    snapshot: () => ({ proxies: collection.list().map((p) => p.toJSON()), counters: events.faultCounts() }),
+  });
+  hub.attach(http);
   const host = options.host ?? '127.0.0.1';
   try {
     await new Promise<void>((resolve, reject) => {
@@ -65,9 +108,8 @@ export async function createServer(options: ServerOptions = {}): Promise<Faultli
       http.listen(options.port ?? 0, host, () => { http.off('error', reject); resolve(); });
     });
   } catch (err) {
-    await collection.close();
-    events.close();
-    throw err;
+    hub.close();
+    return fail(err);
   }
   const address = http.address() as AddressInfo;
   let closing: Promise<void> | null = null;
@@ -81,10 +123,14 @@ export async function createServer(options: ServerOptions = {}): Promise<Faultli
     collection,
     close() {
       closing ??= (async () => {
+        // Upgraded WebSocket sockets are out of closeAllConnections' reach: close them first.
+        hub.close();
         const stopped = new Promise<void>((resolve) => http.close(() => resolve()));
         http.closeAllConnections();
         await collection.close();
         await stopped;
+        metrics?.close();
+        await persistence?.close();
         events.close();
       })();
       return closing;

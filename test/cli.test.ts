@@ -5,6 +5,7 @@
 // server, helpers and exact-output assertions, and splitting it would duplicate the harness.
 
 import { execFile, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { once } from 'node:events';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
@@ -321,8 +322,10 @@ test('serve: prints its address, answers, and exits 0 on SIGTERM', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'faultline-cli-'));
   const config = join(dir, 'config.json');
   await writeFile(config, JSON.stringify([{ name: 'from-config', listen: '127.0.0.1:0', upstream: UPSTREAM }]));
+  // Run in the temp dir: the default --db, faultline.db, is created in the working directory.
   const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--seed', '42', '--config', config], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    cwd: dir,
   });
   const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
   try {
@@ -348,6 +351,7 @@ test('serve: prints its address, answers, and exits 0 on SIGTERM', async () => {
     assert.equal(Object.keys(JSON.parse(listed.stdout)), ['from-config']);
     child.kill('SIGTERM');
     const [code, signal] = await exited;
+    assert.ok(existsSync(join(dir, 'faultline.db')), 'serve keeps its state in ./faultline.db by default');
     assert.is(signal, null);
     assert.is(code, 0);
   } finally {

@@ -5,7 +5,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { customAlphabet } from 'nanoid';
 import { FaultlineError } from '../errors.js';
 import { parseJson } from './input.js';
-import { sendEmpty, sendError, sendJson, sendText } from './respond.js';
+import { sendEmpty, sendError, sendJson, sendStream, sendText } from './respond.js';
 import { ROUTES, type ApiContext, type Route } from './routes.js';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -70,9 +70,11 @@ async function handle(api: ApiContext, req: IncomingMessage, res: ServerResponse
   } catch {
     return sendError(res, new FaultlineError('ERR_ROUTE_NOT_FOUND')), undefined;
   }
-  const reply = await hit.c.route.handle(api, { params, body: () => parseJson(raw) });
+  const query = new URL(req.url ?? '/', 'http://localhost').searchParams;
+  const reply = await hit.c.route.handle(api, { params, query, body: () => parseJson(raw) });
   if ('json' in reply) sendJson(res, reply.status, reply.json, reply.newline);
   else if ('text' in reply) sendText(res, reply.status, reply.text, reply.type);
+  else if ('stream' in reply) await sendStream(res, reply.status, reply.type, reply.stream);
   else sendEmpty(res, reply.status);
 }
 

@@ -27,6 +27,30 @@ export function sendText(res: ServerResponse, status: number, text: string, type
   res.end(text);
 }
 
+/** Writes a body piece by piece, waiting for the socket to drain so exports stay bounded. */
+export async function sendStream(
+  res: ServerResponse, status: number, type: string,
+  produce: (write: (text: string) => Promise<void>) => Promise<void>,
+): Promise<void> {
+  res.writeHead(status, { 'Content-Type': type, 'X-Content-Type-Options': 'nosniff' });
+  try {
+    await produce(async (text) => {
+      if (res.destroyed) throw new Error('client went away');
+      if (!res.write(text)) {
+        await new Promise<void>((resolve) => {
+          const done = () => { res.off('drain', done); res.off('close', done); resolve(); };
+          res.on('drain', done);
+          res.on('close', done);
+        });
+      }
+    });
+    res.end();
+  } catch {
+    // Headers are gone already; cutting the stream is the only honest signal left.
+    res.destroy();
+  }
+}
+
 /** Turns anything thrown by a handler into Toxiproxy's error JSON. Returns the error sent. */
 export function sendError(res: ServerResponse, err: unknown, extra?: Record<string, unknown>): FaultlineError {
   const error = isFaultlineError(err)

@@ -9,6 +9,8 @@ interface ServeOptions {
   port: number;
   config?: string;
   seed?: number;
+  db: string;
+  retainEvents?: number;
 }
 
 /** An integer port in 0..65535 (0 picks a free port). */
@@ -25,6 +27,13 @@ export function parseSeed(raw: string): number {
   const seed = /^-?\d+$/.test(raw) ? Number(raw) : Number.NaN;
   if (!Number.isSafeInteger(seed)) throw new InvalidArgumentError('seed must be an integer.');
   return seed;
+}
+
+/** A positive whole number of events to keep. */
+export function parseRetain(raw: string): number {
+  const n = /^\d+$/.test(raw) ? Number(raw) : Number.NaN;
+  if (!Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError('retain-events must be a positive integer.');
+  return n;
 }
 
 /** Resolves with the signal's name the first time SIGINT or SIGTERM arrives. */
@@ -48,6 +57,8 @@ export function registerServeCommand(program: Command, io: CliIO): void {
     .option('--port <port>', 'port the API listens on (0 picks a free port)', parsePort, 8474)
     .option('--config <file>', 'JSON file with an array of proxies to create at start (the /populate format)')
     .option('--seed <n>', 'seed for the random source, so toxic decisions replay (default: random)', parseSeed)
+    .option('--db <path>', 'SQLite file for proxies, toxics and the event log (:memory: keeps nothing)', 'faultline.db')
+    .option('--retain-events <n>', 'events kept in the log before the oldest are pruned (default 1000000)', parseRetain)
     .action(async (opts: ServeOptions) => {
       // Loaded lazily so the client commands never pay for the server's modules.
       const { createServer } = await import('../server.js');
@@ -57,6 +68,8 @@ export function registerServeCommand(program: Command, io: CliIO): void {
         port: opts.port,
         ...(opts.seed !== undefined ? { seed: opts.seed } : {}),
         ...(opts.config !== undefined ? { config: opts.config } : {}),
+        db: opts.db,
+        ...(opts.retainEvents !== undefined ? { retainEvents: opts.retainEvents } : {}),
         log: (line: string) => io.err(line.endsWith('\n') ? line : `${line}\n`),
       });
       io.out(`faultline listening on ${server.url} (seed ${server.seed})\n`);

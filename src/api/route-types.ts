@@ -1,0 +1,42 @@
+// The shapes shared by the route tables and the HTTP front.
+
+import type { Collection } from '../core/collection.js';
+import type { AnyToxicDefinition } from '../toxic.js';
+
+export interface ApiContext {
+  readonly collection: Collection;
+  readonly toxics: readonly AnyToxicDefinition[];
+  readonly version: string;
+  readonly events: EventLog;
+  readonly metrics: { readonly contentType: string; text(): Promise<string> };
+}
+
+/** The persisted event log, as the API needs it; server.ts adapts the store to it. */
+export interface EventLog {
+  /** One page, newest first. Throws (a 400) on a bad filter. */
+  query(params: URLSearchParams): Promise<{ events: unknown[]; next: string | null }>;
+  /** Every matching event, newest first, handed over in batches; checks the filter first. */
+  export(params: URLSearchParams, write: (events: unknown[]) => Promise<void>): Promise<void>;
+}
+
+export interface Request {
+  params: Record<string, string>;
+  /** The parsed JSON body; throws Toxiproxy's `bad request body` error. Read lazily, because
+   *  some routes check the proxy exists before they look at the body. */
+  body(): unknown;
+  query: URLSearchParams;
+}
+
+export type Reply =
+  | { status: number; json: unknown; newline?: boolean }
+  | { status: number; text: string; type: string }
+  | { status: 204 }
+  /** A body written piece by piece (large exports), with back-pressure. */
+  | { status: number; type: string; stream(write: (text: string) => Promise<void>): Promise<void> };
+
+export interface Route {
+  method: string;
+  path: string;
+  handle(api: ApiContext, req: Request): Promise<Reply>;
+}
+

@@ -1,0 +1,111 @@
+// Joins the event bus to the SQLite store: every logged bus event goes to the batching event
+// writer, every state change to the state tables, and the API's event log reads back through
+// here. Part of the composition root: only server.ts imports it.
+
+import type { EventLog } from './api/routes.js';
+import type { Collection } from './core/collection.js';
+import { FaultlineError } from './errors.js';
+import type { EventBus } from './events/bus.js';
+import type { Db } from './store/db.js';
+import { parseEventFilter, queryEvents, streamEvents, type EventFilter } from './store/event-query.js';
+import { EventWriter, toStoredEvent, type LoggedBusEvent } from './store/event-writer.js';
+import { openStore } from './store/migrations.js';
+import { applyChange, loadState, restoredProxies, saveProxy, saveToxic } from './store/state-repo.js';
+import { toxicJSON } from './core/toxic-config.js';
+
+const LOGGED: readonly LoggedBusEvent[] = ['fault:injected', 'fault:folded', 'conn:opened', 'conn:closed', 'state:changed'];
+/** After a failed state write, the whole state is written again; first retry after this long. */
+const RESYNC_MS = 500;
+
+export interface Persistence {
+  readonly eventLog: EventLog;
+  /** Brings back the stored proxies and toxics; returns warnings for what could not be. */
+  restore(): Promise<string[]>;
+  stats(): { failures: number; dropped: number };
+  close(): Promise<void>;
+}
+
+export async function openPersistence(
+  path: string,
+  deps: { bus: EventBus; collection: Collection; retain?: number; log: (line: string) => void },
+): Promise<Persistence> {
+  const { bus, collection, log } = deps;
+  const db = await openStore(path);
+  const writer = new EventWriter(db, {
+    ...(deps.retain !== undefined ? { retain: deps.retain } : {}),
+    onError: (err) => log(`error: cannot write the event log (${err.message}); proxies keep running, events wait in memory`),
+    onRecover: () => log('event log writes resumed'),
+  });
+  const stopLogging = LOGGED.map((kind) => bus.on(kind, (payload) => writer.add(toStoredEvent(kind, payload as never))));
+
+  // State writes run one at a time, in order. One that fails leaves the tables stale, so the
+  // whole state is written again, in one transaction, until that succeeds.
+  let stateFailures = 0;
+  let chain: Promise<void> = Promise.resolve();
+  let resync: NodeJS.Timeout | null = null;
+  let resyncDelay = RESYNC_MS;
+  const failed = (err: unknown) => {
+    stateFailures++;
+    if (resync !== null) return;
+    log(`error: cannot save proxy state (${(err as Error).message}); will retry`);
+    resync = setTimeout(rewriteAll, resyncDelay);
+    resync.unref();
+  };
+  const rewriteAll = () => {
+    resync = null;
+    chain = chain.then(() => db.transaction(async (tx) => {
+      await tx.run('DELETE FROM proxies');
+      for (const proxy of collection.list()) {
+        await saveProxy(tx, proxy.toJSON());
+        for (const toxic of proxy.listToxics()) await saveToxic(tx, proxy.name, toxicJSON(toxic), toxic.expiresAt);
+      }
+    })).then(() => { resyncDelay = RESYNC_MS; log('proxy state saved again'); }, (err) => {
+      resyncDelay = Math.min(resyncDelay * 2, 10_000);
+      failed(err);
+    });
+  };
+  const stopState = bus.on('state:changed', (change) => {
+    if (resync !== null) return; // a full rewrite is due anyway
+    chain = chain.then(() => applyChange(db, change)).catch(failed);
+  });
+
+  return {
+    eventLog: {
+      async query(params) {
+        return queryEvents(db, filterFrom(params));
+      },
+      async export(params, write) {
+        for await (const batch of streamEvents(db, filterFrom(params))) await write(batch);
+      },
+    },
+    async restore() {
+      return collection.restore(restoredProxies(await loadState(db)));
+    },
+    stats() {
+      const s = writer.stats();
+      return { failures: s.failures + stateFailures, dropped: s.dropped };
+    },
+    async close() {
+      for (const stop of [...stopLogging, stopState]) stop();
+      if (resync !== null) clearTimeout(resync);
+      await chain;
+      await writer.close();
+      await closeQuietly(db);
+    },
+  };
+}
+
+/** GET /events' query as a store filter; a bad one is the client's error, a 400. */
+function filterFrom(params: URLSearchParams): EventFilter {
+  const copy = new URLSearchParams(params);
+  copy.delete('format');
+  try {
+    return parseEventFilter(copy);
+  } catch (err) {
+    throw new FaultlineError('ERR_BAD_QUERY', `bad query: ${(err as Error).message}`);
+  }
+}
+
+async function closeQuietly(db: Db): Promise<void> {
+  await db.close().catch(() => {});
+}
