@@ -139,11 +139,17 @@ test('since/until from the query string: ISO 8601 or epoch ms, since inclusive, 
 test('ndjson export streams every match past one page, newest first, in chunks', async () => {
   await seeded(2500, async (db, events) => {
     const sizes: number[] = [];
-    for await (const batch of streamEvents(db, {}, 1000)) sizes.push(batch.length);
+    for await (const batch of streamEvents(db, {}, 1000)) {
+      sizes.push(batch.length);
+      if (sizes.length > 10) break; // a paging bug that repeats pages fails here instead of hanging
+    }
     assert.equal(sizes, [1000, 1000, 500]);
 
     const chunks: string[] = [];
-    for await (const chunk of eventsNdjson(db, { proxy: 'db' }, 300)) chunks.push(chunk);
+    for await (const chunk of eventsNdjson(db, { proxy: 'db' }, 300)) {
+      chunks.push(chunk);
+      if (chunks.length > 10) break;
+    }
     const lines = chunks.join('').split('\n');
     assert.is(lines.pop(), '', 'every line ends with a newline');
     const parsed = lines.map((l) => JSON.parse(l) as StoredEvent & { seq: number });
@@ -152,7 +158,10 @@ test('ndjson export streams every match past one page, newest first, in chunks',
     assert.equal(parsed[0], { seq: 2498, ...fault(2497) }); // the newest 'db' event (i % 3 === 1)
 
     const capped: string[] = [];
-    for await (const batch of streamEvents(db, { limit: 1500 }, 1000)) capped.push(...ids(batch));
+    for await (const batch of streamEvents(db, { limit: 1500 }, 1000)) {
+      capped.push(...ids(batch));
+      if (capped.length > 3000) break;
+    }
     assert.equal(capped, ids(events).reverse().slice(0, 1500), 'an explicit limit caps the total');
   });
 });
