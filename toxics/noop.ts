@@ -5,7 +5,7 @@ type NoopAttributes = Record<string, never>;
 
 export const noop = defineToxic<NoopAttributes>({
   type: 'noop',
-  description: 'Passes data through unchanged; useful as a placeholder or to test the toxic API.',
+  description: 'Passes data through unchanged; useful to check that the toxic API reaches a proxy.',
   protocols: ['tcp', 'udp'],
   attributes: {},
   async pipe(stage) {

@@ -45,7 +45,7 @@ export interface EventWriterStats {
 /** SQLite allows 32766 bound values per statement; 12 columns x 500 rows stays well inside. */
 const ROWS_PER_INSERT = 500;
 const COLUMN_LIST = EVENT_COLUMNS.join(', ');
-const ROW_PLACEHOLDERS = `(${EVENT_COLUMNS.map(() => '?').join(', ')})`;
+const ROW_PARAMS = `(${EVENT_COLUMNS.map(() => '?').join(', ')})`;
 
 export class EventWriter {
   private readonly flushMs: number;
@@ -172,7 +172,7 @@ export class EventWriter {
       let lastSeq = 0;
       for (let i = 0; i < batch.length; i += ROWS_PER_INSERT) {
         const rows = batch.slice(i, i + ROWS_PER_INSERT);
-        const sql = `INSERT INTO events (${COLUMN_LIST}) VALUES ${new Array(rows.length).fill(ROW_PLACEHOLDERS).join(', ')}`;
+        const sql = `INSERT INTO events (${COLUMN_LIST}) VALUES ${new Array(rows.length).fill(ROW_PARAMS).join(', ')}`;
         lastSeq = (await tx.run(sql, rows.flatMap(eventValues))).lastID;
       }
       // seq only grows, so everything `retain` or more behind the newest row is older than what
