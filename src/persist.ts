@@ -71,6 +71,9 @@ export async function openPersistence(
 
   return {
     eventLog: {
+      check(params) {
+        filterFrom(params);
+      },
       async query(params) {
         return queryEvents(db, filterFrom(params));
       },
@@ -87,7 +90,11 @@ export async function openPersistence(
     },
     async close() {
       for (const stop of [...stopLogging, stopState]) stop();
-      if (resync !== null) clearTimeout(resync);
+      // A rewrite still due is the only copy of changes a failed write missed: run it now.
+      if (resync !== null) {
+        clearTimeout(resync);
+        rewriteAll();
+      }
       await chain;
       await writer.close();
       await closeQuietly(db);

@@ -53,6 +53,7 @@ export const VERSION: string = (JSON.parse(
 ) as { version: string }).version;
 
 const NO_EVENT_LOG: EventLog = {
+  check: () => { throw new FaultlineError('ERR_NO_EVENT_LOG'); },
   query: () => Promise.reject(new FaultlineError('ERR_NO_EVENT_LOG')),
   export: () => Promise.reject(new FaultlineError('ERR_NO_EVENT_LOG')),
 };

@@ -118,7 +118,7 @@ test('faults_total counts every fault by proxy, protocol, type, stream and actio
     for (let i = 0; i < 2; i++) f.bus.fault(fault('p', 'timeout', 'upstream', 'closed'));
     f.bus.fault(fault('q', 'slicer', 'downstream', 'sliced', 'udp'));
     f.bus.close(); // flushes what the rate limit folded as fault:folded events
-    f.bus.emit('fault:folded', { ts: 1, proxy: 'q', toxic: 't', action: 'sliced', count: 4 });
+    f.bus.emit('fault:folded', { id: 'x', ts: 1, proxy: 'q', toxic: 't', action: 'sliced', count: 4 });
     const exp = await f.scrape();
     const faults = [...exp.samples].filter(([k]) => k.startsWith('faultline_faults_total{'));
     assert.equal(new Map(faults), new Map([

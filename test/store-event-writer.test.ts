@@ -12,14 +12,16 @@ import { openDb, type SqliteError } from '../src/store/db.js';
 import { EventWriter } from '../src/store/event-writer.js';
 import { countingDb, countRows, fault, median, sleep, waitUntil, withDb } from './_helpers/store.js';
 
-test('add is synchronous and cheap: 100k adds well under 100 ms, nothing written until later', async () => {
+test('add is synchronous and never waits for the disk: 100k adds, nothing written until later', async () => {
   await withDb(async ({ db }) => {
     const writer = new EventWriter(db);
     const events = Array.from({ length: 100_000 }, (_, i) => fault(i));
     const start = performance.now();
     for (const event of events) writer.add(event);
     const elapsed = performance.now() - start;
-    assert.ok(elapsed < 100, `100k adds took ${elapsed.toFixed(1)} ms`);
+    // Speed is the benchmark's business; this bound only catches work that grows with the
+    // backlog (a copy or a scan per add), which would take seconds here even on an idle machine.
+    assert.ok(elapsed < 1500, `100k adds took ${elapsed.toFixed(1)} ms`);
     assert.equal(writer.stats(), { written: 0, pending: 100_000, dropped: 0, failures: 0, lastError: null });
     await writer.close();
     assert.is(await countRows(db), 100_000);

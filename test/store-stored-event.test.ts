@@ -8,7 +8,6 @@ import { EventWriter, toStoredEvent } from '../src/store/event-writer.js';
 import { withDb } from './_helpers/store.js';
 
 const conn = { proxy: 'api', protocol: 'tcp' as const, conn: 'c-1', client: '127.0.0.1:5000', upstream: '127.0.0.1:80' };
-const ID = /^[A-Za-z0-9_-]{21}$/; // nanoid
 
 test('fault:injected keeps its id and every field', () => {
   const e = toStoredEvent('fault:injected', {
@@ -21,18 +20,18 @@ test('fault:injected keeps its id and every field', () => {
 });
 
 test('fault:folded carries the count; conn events carry bytes, duration and reason', () => {
-  const folded = toStoredEvent('fault:folded', { ts: 11, proxy: 'api', toxic: 'lat', action: 'delayed', count: 1234 });
-  assert.match(folded.id, ID);
+  const folded = toStoredEvent('fault:folded', { id: 'fo1', ts: 11, proxy: 'api', toxic: 'lat', action: 'delayed', count: 1234 });
+  assert.is(folded.id, 'fo1', 'the id given on the bus is the id stored');
   assert.equal({ ...folded, id: '' }, { id: '', ts: 11, kind: 'fault:folded', proxy: 'api', toxic: 'lat', action: 'delayed', detail: { count: 1234 } });
 
-  const opened = toStoredEvent('conn:opened', { ...conn, ts: 12 });
-  assert.match(opened.id, ID);
+  const opened = toStoredEvent('conn:opened', { ...conn, id: 'o1', ts: 12 });
+  assert.is(opened.id, 'o1');
   assert.equal({ ...opened, id: '' }, {
     id: '', ts: 12, kind: 'conn:opened', proxy: 'api', protocol: 'tcp', conn: 'c-1', client: '127.0.0.1:5000',
     detail: { upstream: '127.0.0.1:80' },
   });
 
-  const closed = toStoredEvent('conn:closed', { ...conn, ts: 13, bytesUp: 5, bytesDown: 700, durationMs: 42, reason: 'reset' });
+  const closed = toStoredEvent('conn:closed', { ...conn, id: 'c1', ts: 13, bytesUp: 5, bytesDown: 700, durationMs: 42, reason: 'reset' });
   assert.equal({ ...closed, id: '' }, {
     id: '', ts: 13, kind: 'conn:closed', proxy: 'api', protocol: 'tcp', conn: 'c-1', client: '127.0.0.1:5000',
     detail: { upstream: '127.0.0.1:80', bytesUp: 5, bytesDown: 700, durationMs: 42, reason: 'reset' },
@@ -42,13 +41,13 @@ test('fault:folded carries the count; conn events carry bytes, duration and reas
 
 test('state:changed is stored under its own kind, a toxic with its type and stream', () => {
   const body = { attributes: { latency: 5 }, name: 'lat', type: 'latency', stream: 'UpStream', toxicity: 1 };
-  const added = toStoredEvent('state:changed', { kind: 'toxic:added', proxy: 'api', toxic: 'lat', body, ts: 14 });
+  const added = toStoredEvent('state:changed', { kind: 'toxic:added', proxy: 'api', toxic: 'lat', body, id: 's1', ts: 14 });
   assert.equal({ ...added, id: '' }, { id: '', ts: 14, kind: 'toxic:added', proxy: 'api', toxic: 'lat', type: 'latency', stream: 'upstream', detail: body });
-  const expired = toStoredEvent('state:changed', { kind: 'toxic:expired', proxy: 'api', toxic: 'lat', ts: 15 });
+  const expired = toStoredEvent('state:changed', { kind: 'toxic:expired', proxy: 'api', toxic: 'lat', id: 's2', ts: 15 });
   assert.equal({ ...expired, id: '' }, { id: '', ts: 15, kind: 'toxic:expired', proxy: 'api', toxic: 'lat' });
-  const created = toStoredEvent('state:changed', { kind: 'proxy:created', proxy: 'api', body: { name: 'api' }, ts: 16 });
+  const created = toStoredEvent('state:changed', { kind: 'proxy:created', proxy: 'api', body: { name: 'api' }, id: 's3', ts: 16 });
   assert.equal({ ...created, id: '' }, { id: '', ts: 16, kind: 'proxy:created', proxy: 'api', detail: { name: 'api' } });
-  const deleted = toStoredEvent('state:changed', { kind: 'proxy:deleted', proxy: 'api', ts: 17 });
+  const deleted = toStoredEvent('state:changed', { kind: 'proxy:deleted', proxy: 'api', id: 's4', ts: 17 });
   assert.equal({ ...deleted, id: '' }, { id: '', ts: 17, kind: 'proxy:deleted', proxy: 'api' });
 });
 
@@ -57,8 +56,8 @@ test('every mapped event reads back from SQLite exactly as it went in', async ()
     const writer = new EventWriter(db);
     const events = [
       toStoredEvent('fault:injected', { id: 'f', ts: 1, ...conn, toxic: 't', type: 'slicer', stream: 'upstream', action: 'sliced', detail: { bytes: 3, on: true } }),
-      toStoredEvent('conn:closed', { ...conn, ts: 2, bytesUp: 1, bytesDown: 2, durationMs: 3, reason: 'end' }),
-      toStoredEvent('state:changed', { kind: 'proxy:deleted', proxy: 'api', ts: 3 }),
+      toStoredEvent('conn:closed', { ...conn, id: 'c2', ts: 2, bytesUp: 1, bytesDown: 2, durationMs: 3, reason: 'end' }),
+      toStoredEvent('state:changed', { kind: 'proxy:deleted', proxy: 'api', id: 's5', ts: 3 }),
     ];
     for (const e of events) writer.add(e);
     await writer.close();

@@ -23,11 +23,11 @@ test('a client gets the snapshot first, then every streamed bus event in order',
   const snapshot = () => ({ proxies: [{ name: 'p', toxics: [{ name: 'lat', type: 'latency' }] }], counters: { n: ++snapshots } });
   await withHub({ snapshot }, async (f) => {
     const c = await watch(f.url());
-    const opened = { proxy: 'p', protocol: 'tcp' as const, conn: 'c1', client: '127.0.0.1:9', upstream: '127.0.0.1:1', ts: 1 };
+    const opened = { proxy: 'p', protocol: 'tcp' as const, conn: 'c1', client: '127.0.0.1:9', upstream: '127.0.0.1:1', id: 'o1', ts: 1 };
     const fault = faultEvent({ ts: 2 });
-    const folded = { ts: 3, proxy: 'p', toxic: 'lat', action: 'delayed' as const, count: 7 };
-    const changed = { kind: 'toxic:removed' as const, proxy: 'p', toxic: 'lat', ts: 4 };
-    const closed = { ...opened, bytesUp: 10, bytesDown: 20, durationMs: 5, reason: 'client closed', ts: 5 };
+    const folded = { id: 'f3', ts: 3, proxy: 'p', toxic: 'lat', action: 'delayed' as const, count: 7 };
+    const changed = { kind: 'toxic:removed' as const, proxy: 'p', toxic: 'lat', id: 's4', ts: 4 };
+    const closed = { ...opened, bytesUp: 10, bytesDown: 20, durationMs: 5, reason: 'client closed', id: 'c5', ts: 5 };
     f.bus.emit('conn:opened', opened);
     f.bus.emit('fault:injected', fault);
     f.bus.emit('fault:folded', folded);
@@ -68,14 +68,14 @@ test('filters: proxy, type and kind each narrow the stream, and all must match',
     const clients = Object.fromEntries(await Promise.all(Object.entries(queries).map(
       async ([k, q]) => [k, await watch(f.url(q))] as const)));
     await Promise.all(Object.values(clients).map((c) => c.next(1)));
-    const info = (proxy: string, ts: number) => ({ proxy, protocol: 'tcp' as const, conn: 'c', client: 'x', upstream: 'u', ts });
+    const info = (proxy: string, ts: number) => ({ proxy, protocol: 'tcp' as const, conn: 'c', client: 'x', upstream: 'u', id: `i${ts}`, ts });
     f.bus.emit('fault:injected', faultEvent({ ts: 1, proxy: 'a', type: 'latency' }));
     f.bus.emit('fault:injected', faultEvent({ ts: 2, proxy: 'b', type: 'latency' }));
     f.bus.emit('fault:injected', faultEvent({ ts: 3, proxy: 'a', type: 'timeout' }));
     f.bus.emit('conn:opened', info('a', 4));
     f.bus.emit('conn:closed', { ...info('b', 5), bytesUp: 0, bytesDown: 0, durationMs: 0, reason: '' });
-    f.bus.emit('fault:folded', { ts: 6, proxy: 'a', toxic: 't', action: 'delayed', count: 1 });
-    f.bus.emit('state:changed', { kind: 'proxy:deleted', proxy: 'c', ts: 7 });
+    f.bus.emit('fault:folded', { id: 'f6', ts: 6, proxy: 'a', toxic: 't', action: 'delayed', count: 1 });
+    f.bus.emit('state:changed', { kind: 'proxy:deleted', proxy: 'c', id: 's7', ts: 7 });
     const expected: Record<string, number[]> = {
       all: [1, 2, 3, 4, 5, 6, 7], a: [1, 3, 4, 6], latency: [1, 2], conns: [4, 5], aTimeout: [3], aOrBFaults: [1, 2, 3],
     };

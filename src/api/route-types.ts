@@ -13,6 +13,8 @@ export interface ApiContext {
 
 /** The persisted event log, as the API needs it; server.ts adapts the store to it. */
 export interface EventLog {
+  /** Throws (a 400) if the filter is bad; lets a stream check before its 200 goes out. */
+  check(params: URLSearchParams): void;
   /** One page, newest first. Throws (a 400) on a bad filter. */
   query(params: URLSearchParams): Promise<{ events: unknown[]; next: string | null }>;
   /** Every matching event, newest first, handed over in batches; checks the filter first. */

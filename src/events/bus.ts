@@ -16,6 +16,7 @@ export interface FaultEvent extends FaultReport {
 }
 
 export interface FaultsFolded {
+  id: string;
   ts: number;
   proxy: string;
   toxic: string;
@@ -27,10 +28,18 @@ export interface FaultsFolded {
 export interface BusEvents {
   'fault:injected': FaultEvent;
   'fault:folded': FaultsFolded;
-  'conn:opened': ConnectionInfo & { ts: number };
-  'conn:closed': ConnectionClosed & { ts: number };
-  'state:changed': StateChange & { ts: number };
+  'conn:opened': ConnectionInfo & Stamp;
+  'conn:closed': ConnectionClosed & Stamp;
+  'state:changed': StateChange & Stamp;
   'log:warn': { ts: number; message: string; context: Record<string, unknown> };
+}
+
+/** Every logged event has an id from the moment it happens, so a live client and the stored
+ *  log name it the same way. */
+interface Stamp {
+  id: string;
+  /** Epoch milliseconds. */
+  ts: number;
 }
 
 export interface FaultCount {
@@ -96,15 +105,15 @@ export class EventBus implements Reporter {
   }
 
   changed(change: StateChange): void {
-    this.emit('state:changed', { ...change, ts: Date.now() });
+    this.emit('state:changed', { ...change, id: nanoid(), ts: Date.now() });
   }
 
   connectionOpened(info: ConnectionInfo): void {
-    this.emit('conn:opened', { ...info, ts: Date.now() });
+    this.emit('conn:opened', { ...info, id: nanoid(), ts: Date.now() });
   }
 
   connectionClosed(info: ConnectionClosed): void {
-    this.emit('conn:closed', { ...info, ts: Date.now() });
+    this.emit('conn:closed', { ...info, id: nanoid(), ts: Date.now() });
   }
 
   warn(message: string, context: Record<string, unknown> = {}): void {
@@ -115,7 +124,7 @@ export class EventBus implements Reporter {
     const now = Date.now();
     for (const { key, folded } of this.limiter.drain(now)) {
       const [proxy = '', toxic = '', action = ''] = key.split('\0');
-      this.emit('fault:folded', { ts: now, proxy, toxic, action: action as FaultAction, count: folded });
+      this.emit('fault:folded', { id: nanoid(), ts: now, proxy, toxic, action: action as FaultAction, count: folded });
     }
   }
 }

@@ -2,7 +2,6 @@
 // fields people filter on; everything else goes into `detail`, so a new kind of event needs
 // no migration.
 
-import { nanoid } from 'nanoid';
 import type { BusEvents } from '../events/bus.js';
 
 export interface StoredEvent {
@@ -39,25 +38,25 @@ export function toStoredEvent<K extends LoggedBusEvent>(kind: K, payload: BusEve
     }
     case 'fault:folded': {
       const p = payload as BusEvents['fault:folded'];
-      return { id: nanoid(), ts: p.ts, kind, proxy: p.proxy, toxic: p.toxic, action: p.action, detail: { count: p.count } };
+      return { id: p.id, ts: p.ts, kind, proxy: p.proxy, toxic: p.toxic, action: p.action, detail: { count: p.count } };
     }
     case 'conn:opened': {
       const p = payload as BusEvents['conn:opened'];
       return {
-        id: nanoid(), ts: p.ts, kind, proxy: p.proxy, protocol: p.protocol, conn: p.conn, client: p.client,
+        id: p.id, ts: p.ts, kind, proxy: p.proxy, protocol: p.protocol, conn: p.conn, client: p.client,
         detail: { upstream: p.upstream },
       };
     }
     case 'conn:closed': {
       const p = payload as BusEvents['conn:closed'];
       return {
-        id: nanoid(), ts: p.ts, kind, proxy: p.proxy, protocol: p.protocol, conn: p.conn, client: p.client,
+        id: p.id, ts: p.ts, kind, proxy: p.proxy, protocol: p.protocol, conn: p.conn, client: p.client,
         detail: { upstream: p.upstream, bytesUp: p.bytesUp, bytesDown: p.bytesDown, durationMs: p.durationMs, reason: p.reason },
       };
     }
     default: {
       const p = payload as BusEvents['state:changed'];
-      const event: StoredEvent = { id: nanoid(), ts: p.ts, kind: p.kind, proxy: p.proxy };
+      const event: StoredEvent = { id: p.id, ts: p.ts, kind: p.kind, proxy: p.proxy };
       if ('toxic' in p) event.toxic = p.toxic;
       if ('body' in p) {
         event.detail = p.body;
