@@ -6,22 +6,29 @@
 //   node --expose-gc dist/bench/child.js faultline                prints {"url": "http://..."}
 //   node --expose-gc dist/bench/child.js both <upstream port>...  prints both
 //   node --expose-gc dist/bench/child.js udp <upstream port>...   prints {"udpPorts": [N, ...], "url": ...}
+//   node --expose-gc dist/bench/child.js events <db file> [unlimited]
+//                                                     prints {"off": "http://...", "on": "http://..."}
 //
 // `both` puts the pipe() proxies and faultline in one process, so that for speed they share
 // whatever core and scheduling the process gets; `udp` does the same with bare dgram relays.
+// `events` (bench/events.ts) hosts two faultline servers side by side, one with event
+// persistence off (db: false) and one writing the SQLite file given; `unlimited` disables the
+// per-toxic event rate limit in this process (a stress case, not a product configuration).
 // Then, for each line "gc" on stdin, the child collects garbage and answers {"heapUsed":
-// bytes}; closing stdin stops it.
+// bytes}; for each line "cpu", it answers process.cpuUsage() ({"user", "system"}: µs, every
+// thread); closing stdin stops it.
 
 import { createInterface } from 'node:readline';
 import { createServer } from '../src/index.js';
+import { FaultLimiter } from '../src/events/fault-limiter.js';
 import { pipeProxy } from './servers.js';
 import { udpRelay } from './udp.js';
 
 const [kind, ...upstreams] = process.argv.slice(2);
-if (kind !== 'pipe' && kind !== 'faultline' && kind !== 'both' && kind !== 'udp') throw new Error(`unknown child kind ${kind}`);
+if (kind !== 'pipe' && kind !== 'faultline' && kind !== 'both' && kind !== 'udp' && kind !== 'events') throw new Error(`unknown child kind ${kind}`);
 
 const closers: (() => Promise<void>)[] = [];
-const hello: { ports?: number[]; udpPorts?: number[]; url?: string } = {};
+const hello: { ports?: number[]; udpPorts?: number[]; url?: string; off?: string; on?: string } = {};
 if (kind === 'pipe' || kind === 'both') {
   const proxies = await Promise.all(upstreams.map((port) => pipeProxy(Number(port))));
   closers.push(...proxies.map((p) => p.close));
@@ -32,7 +39,17 @@ if (kind === 'udp') {
   closers.push(...relays.map((r) => r.close));
   hello.udpPorts = relays.map((r) => r.port);
 }
-if (kind !== 'pipe') {
+if (kind === 'events') {
+  const [db, mode] = upstreams;
+  if (db === undefined) throw new Error('events: the SQLite file is missing');
+  // Every fault is still counted; every per-chunk event is also emitted, built and (on) stored.
+  if (mode === 'unlimited') FaultLimiter.prototype.admit = () => true;
+  const off = await createServer({ port: 0, seed: 1, db: false });
+  const on = await createServer({ port: 0, seed: 1, db });
+  closers.push(() => off.close(), () => on.close());
+  hello.off = off.url;
+  hello.on = on.url;
+} else if (kind !== 'pipe') {
   const server = await createServer({ port: 0, seed: 1 });
   closers.push(() => server.close());
   hello.url = server.url;
@@ -44,6 +61,10 @@ reply(hello);
 const gc = (globalThis as { gc?: () => void }).gc;
 const lines = createInterface({ input: process.stdin });
 lines.on('line', (line) => {
+  if (line.trim() === 'cpu') {
+    reply(process.cpuUsage());
+    return;
+  }
   if (line.trim() !== 'gc') return;
   gc?.();
   gc?.();

@@ -20,6 +20,12 @@ function connect(port: number): Promise<net.Socket> {
  * has really arrived. Returns MB/s (1 MB = 10^6 bytes).
  */
 export async function bulkThroughput(sinkPort: number, ms: number): Promise<number> {
+  const { bytes, seconds } = await bulkTransfer(sinkPort, ms);
+  return bytes / 1e6 / seconds;
+}
+
+/** bulkThroughput's transfer: the bytes the sink acknowledged and the seconds they took. */
+export async function bulkTransfer(sinkPort: number, ms: number): Promise<{ bytes: number; seconds: number }> {
   const socket = await connect(sinkPort);
   const block = Buffer.alloc(64 * 1024, 0x61);
   const reply: Buffer[] = [];
@@ -46,7 +52,7 @@ export async function bulkThroughput(sinkPort: number, ms: number): Promise<numb
   const ack = Buffer.concat(reply);
   const received = ack.length === 8 ? Number(ack.readBigUInt64BE(0)) : -1;
   if (received !== sent) throw new Error(`bulk: sent ${sent} bytes but the sink counted ${received}`);
-  return sent / 1e6 / seconds;
+  return { bytes: sent, seconds };
 }
 
 export interface RttResult {

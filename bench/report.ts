@@ -3,6 +3,7 @@
 import { LABELS, type TargetName } from './targets.js';
 import type { RttResult } from './measure.js';
 import { UDP_LABELS, UDP_TARGETS, type UdpResults } from './udp.js';
+import { EVENTS_LABELS, EVENTS_SCENARIOS, EVENTS_TARGETS, type EventsResults } from './events.js';
 
 export interface IdleResult {
   connections: number;
@@ -28,6 +29,8 @@ export interface Results {
   idle: Partial<Record<TargetName, IdleResult>>;
   /** Datagrams per second of a windowed UDP echo (bench/udp.ts). */
   udp?: UdpResults;
+  /** Bulk throughput with fault event persistence on and off (bench/events.ts). */
+  events?: EventsResults;
 }
 
 const PLACEMENTS = [
@@ -83,6 +86,7 @@ export function checks(r: Results): Check[] {
     });
   }
   if (r.udp !== undefined) list.push(...udpChecks(r.udp));
+  if (r.events !== undefined) list.push(...eventsChecks(r.events));
   return list;
 }
 
@@ -105,6 +109,59 @@ export function formatUdp(u: UdpResults): string[] {
   lines.push(table(rows));
   const lost = PLACEMENTS.flatMap(([key]) => UDP_TARGETS.map((t) => u[key].lost[t])).reduce((a, b) => a + b, 0);
   if (lost > 0) lines.push(`(${lost} datagrams were lost by the kernel across all runs)`);
+  return lines;
+}
+
+export function eventsChecks(e: EventsResults): Check[] {
+  const ratio = e.scenarios.perChunk.ratio;
+  return [{
+    target: `throughput with a per-chunk fault event (latency ${e.settings.latencyMs} ms), persistence on >= 0.9x off (proxy in its own process)`,
+    measured: `${ratio.toFixed(3)}x`,
+    pass: ratio >= 0.9,
+  }];
+}
+
+/** The event-path section: throughput with persistence off and on, and what the event path did. */
+export function formatEvents(e: EventsResults): string[] {
+  const { latencyMs, runs, runMs } = e.settings;
+  const lines = [
+    '',
+    `fault event path (proxy in its own process; a latency ${latencyMs} ms toxic on both streams emits 'delayed' on every chunk;`,
+    'persistence off = db: false, on = a SQLite file; medians of runs alternating off/on):',
+  ];
+  const rows: string[][] = [[
+    'scenario', 'runs', 'off MB/s', 'on MB/s', 'on / off', 'off CPU ms/GB', 'on CPU ms/GB', 'on / off', 'latency 0 (no events) MB/s, CPU ms/GB',
+  ]];
+  for (const s of EVENTS_SCENARIOS) {
+    const r = e.scenarios[s];
+    rows.push([
+      EVENTS_LABELS[s], `${runs[s]} x ${runMs[s]} ms`, fmt(r.off.throughput, 0), fmt(r.on.throughput, 0), `${fmt(r.ratio, 3)}x`,
+      fmt(r.off.cpuMsPerGB, 0), fmt(r.on.cpuMsPerGB, 0), `${fmt(r.cpuRatio, 3)}x`,
+      r.reference === undefined ? '' : `${fmt(r.reference.throughput, 0)}, ${fmt(r.reference.cpuMsPerGB, 0)}`,
+    ]);
+  }
+  lines.push(table(rows));
+  lines.push('', 'what the event path did (whole scenario, warm-up included; stored rows from GET /events, the rest from GET /metrics):');
+  const counts: string[][] = [[
+    'scenario', 'persistence', 'faults counted', 'counted/s', 'events folded', 'fault events stored', 'stored/s',
+    'all rows stored', 'counted = stored + folded', 'store dropped', 'store failures',
+  ]];
+  for (const s of EVENTS_SCENARIOS) {
+    for (const t of EVENTS_TARGETS) {
+      const c = e.scenarios[s].counts[t];
+      const faults = c.stored === null ? null : c.stored['fault:injected'] ?? 0;
+      const all = c.stored === null ? null : Object.values(c.stored).reduce((a, b) => a + b, 0);
+      const balanced = faults === null || c.storedFoldedCount === null
+        ? 'n/a'
+        : faults + c.storedFoldedCount === c.counted ? 'yes' : `no (${faults + c.storedFoldedCount - c.counted})`;
+      counts.push([
+        t === 'off' ? EVENTS_LABELS[s] : '', t, fmt(c.counted, 0), fmt(c.counted / c.transferSeconds, 0), fmt(c.folded, 0),
+        fmt(faults, 0), fmt(faults === null ? null : faults / c.transferSeconds, 0), fmt(all, 0), balanced,
+        fmt(c.storeDropped, 0), fmt(c.storeFailures, 0),
+      ]);
+    }
+  }
+  lines.push(table(counts));
   return lines;
 }
 
@@ -162,6 +219,7 @@ export function formatText(r: Results): string {
     mem('RSS KB / pipe()', (t) => (idle[t] && idle.pipe ? idle[t]!.kbPerConnection / idle.pipe.kbPerConnection : null)),
   ]));
   if (r.udp !== undefined) lines.push(...formatUdp(r.udp));
+  if (r.events !== undefined) lines.push(...formatEvents(r.events));
   lines.push('');
   lines.push('(ratios: for RTT and memory, above 1 means slower or bigger)');
   lines.push('');

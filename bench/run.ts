@@ -1,5 +1,6 @@
 // `npm run bench`: faultline against direct loopback and a bare Node pipe() proxy, in one run,
-// and its UDP proxy against direct loopback and a bare Node dgram relay (bench/udp.ts).
+// and its UDP proxy against direct loopback and a bare Node dgram relay (bench/udp.ts), and the
+// cost of fault event persistence on the data path (bench/events.ts).
 // Not a test: it prints numbers, ratios and the issue's targets, and exits 0 unless something
 // broke (a failed target is reported, not an error).
 //
@@ -18,6 +19,7 @@ import { bulkThroughput, connectionRate, median, openIdle, pingPong, summarise, 
 import { checks, formatText, ratios, type IdleResult, type PlacementResults, type Results } from './report.js';
 import { echoServer, holdServer, sinkServer } from './servers.js';
 import { measureAllUdp } from './udp.js';
+import { measureEvents } from './events.js';
 import {
   buildTargets, faultlineProxy, openFileLimit, spawnChild, type ChildHost, type Placement, type TargetName,
 } from './targets.js';
@@ -172,6 +174,7 @@ async function main(): Promise<void> {
     log(`idle ${name}: ${idle[name]!.kbPerConnection.toFixed(2)} KB RSS per connection`);
   }
   const udp = await measureAllUdp(quick, log);
+  const events = await measureEvents(quick, log);
 
   const results: Results = {
     environment: {
@@ -185,6 +188,7 @@ async function main(): Promise<void> {
     child,
     idle,
     udp,
+    events,
   };
   if (json) {
     const allRatios = { inProcess: ratios(inProcess, idle), child: ratios(child, idle) };

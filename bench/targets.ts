@@ -107,6 +107,8 @@ export interface ChildHost {
   hello: Record<string, unknown>;
   /** Forces two full GCs in the child; resolves with its heapUsed in bytes. */
   gc(): Promise<number>;
+  /** The child's CPU time so far (process.cpuUsage(), all threads), in µs. */
+  cpu(): Promise<{ user: number; system: number }>;
   rssKB(): number;
   stop(): Promise<void>;
 }
@@ -136,6 +138,11 @@ export async function spawnChild(args: string[]): Promise<ChildHost> {
       const answer = nextLine();
       child.stdin.write('gc\n');
       return (JSON.parse(await answer) as { heapUsed: number }).heapUsed;
+    },
+    async cpu() {
+      const answer = nextLine();
+      child.stdin.write('cpu\n');
+      return JSON.parse(await answer) as { user: number; system: number };
     },
     rssKB: () => vmRssKB(pid),
     async stop() {
