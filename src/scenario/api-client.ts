@@ -1,0 +1,164 @@
+// The runner's client for one faultline server's REST API. The runner drives every server, the
+// embedded one included, over HTTP, so the same code drives remote servers. It mirrors
+// src/cli/client.ts (which the scenario layer may not import): JSON in and out, the server's
+// `{"error": .., "status": ..}` bodies become `HTTP <status>: <error>`, and network failures
+// become `cannot reach <url>: <reason>`; the error keeps the status, so a rollback can tell
+// "already gone" (404) from a real failure.
+
+export interface ToxicJson {
+  name: string;
+  type: string;
+  stream: string;
+  toxicity: number;
+  attributes: Record<string, unknown>;
+  /** ISO time, present when the toxic carries a ttl. */
+  expires_at?: string;
+}
+
+export interface ProxyJson {
+  name: string;
+  listen: string;
+  upstream: string;
+  enabled: boolean;
+  toxics: ToxicJson[];
+}
+
+export type ProxyFields = { enabled?: boolean; upstream?: string; listen?: string };
+
+export interface ToxicBody {
+  name: string;
+  type: string;
+  stream: string;
+  toxicity: number;
+  attributes: Record<string, unknown>;
+  ttl?: number;
+}
+
+export class ApiError extends Error {
+  /** The HTTP status, or null when the server could not be reached or timed out. */
+  readonly status: number | null;
+
+  constructor(message: string, status: number | null) {
+    super(message);
+    this.name = 'ApiError';
+    this.status = status;
+  }
+}
+
+const DEFAULT_TIMEOUT_MS = 5_000;
+const seg = (name: string) => encodeURIComponent(name);
+
+export class ScenarioApi {
+  readonly baseUrl: string;
+
+  /** `server` is the scenario's name for it (`default`, `edge`, ...), used in messages. */
+  constructor(readonly server: string, baseUrl: string, readonly timeoutMs = DEFAULT_TIMEOUT_MS) {
+    const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(baseUrl) ? baseUrl : `http://${baseUrl}`;
+    this.baseUrl = withScheme.replace(/\/+$/, '');
+  }
+
+  /** Resolves with the parsed JSON body (undefined when empty); rejects with an ApiError. */
+  async request<T>(method: string, path: string, body?: unknown, timeoutMs = this.timeoutMs): Promise<T> {
+    const headers: Record<string, string> = { Accept: 'application/json', 'User-Agent': 'faultline-scenario' };
+    if (body !== undefined) headers['Content-Type'] = 'application/json';
+    let res: Response;
+    let text: string;
+    try {
+      res = await fetch(this.baseUrl + path, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+      text = await res.text();
+    } catch (err) {
+      throw new ApiError(networkMessage(this.baseUrl, err, timeoutMs), null);
+    }
+    if (!res.ok) throw new ApiError(`HTTP ${res.status}: ${errorText(res, text)}`, res.status);
+    if (text.trim() === '') return undefined as T;
+    try {
+      return JSON.parse(text) as T;
+    } catch {
+      throw new ApiError(`invalid JSON from ${method} ${path}: ${oneLine(text)}`, res.status);
+    }
+  }
+
+  /** GET /version: the `faultline` version, or the Toxiproxy API version for other servers. */
+  async version(timeoutMs?: number): Promise<string> {
+    const json = await this.request<{ version?: string; faultline?: string }>('GET', '/version', undefined, timeoutMs);
+    return json?.faultline ?? json?.version ?? 'unknown';
+  }
+
+  /** The proxy, or null when the server has none of that name. */
+  async getProxy(name: string): Promise<ProxyJson | null> {
+    try {
+      return await this.request<ProxyJson>('GET', `/proxies/${seg(name)}`);
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 404) return null;
+      throw err;
+    }
+  }
+
+  createProxy(body: { name: string; listen: string; upstream: string; enabled: boolean; protocol: string }): Promise<ProxyJson> {
+    return this.request<ProxyJson>('POST', '/proxies', body);
+  }
+
+  updateProxy(name: string, fields: ProxyFields, timeoutMs?: number): Promise<ProxyJson> {
+    return this.request<ProxyJson>('POST', `/proxies/${seg(name)}`, fields, timeoutMs);
+  }
+
+  deleteProxy(name: string, timeoutMs?: number): Promise<void> {
+    return this.request<void>('DELETE', `/proxies/${seg(name)}`, undefined, timeoutMs);
+  }
+
+  getToxic(proxy: string, toxic: string): Promise<ToxicJson> {
+    return this.request<ToxicJson>('GET', `/proxies/${seg(proxy)}/toxics/${seg(toxic)}`);
+  }
+
+  addToxic(proxy: string, body: ToxicBody, timeoutMs?: number): Promise<ToxicJson> {
+    return this.request<ToxicJson>('POST', `/proxies/${seg(proxy)}/toxics`, body, timeoutMs);
+  }
+
+  updateToxic(proxy: string, toxic: string, body: Partial<ToxicBody>, timeoutMs?: number): Promise<ToxicJson> {
+    return this.request<ToxicJson>('POST', `/proxies/${seg(proxy)}/toxics/${seg(toxic)}`, body, timeoutMs);
+  }
+
+  removeToxic(proxy: string, toxic: string, timeoutMs?: number): Promise<void> {
+    return this.request<void>('DELETE', `/proxies/${seg(proxy)}/toxics/${seg(toxic)}`, undefined, timeoutMs);
+  }
+}
+
+/** Whether an error means the thing is already gone (a toxic expired, a proxy deleted). */
+export function isNotFound(err: unknown): boolean {
+  return err instanceof ApiError && err.status === 404;
+}
+
+function errorText(res: Response, text: string): string {
+  try {
+    const parsed = JSON.parse(text) as { error?: unknown };
+    if (typeof parsed.error === 'string') return parsed.error;
+  } catch {
+    // Not JSON: fall through to the raw text.
+  }
+  return oneLine(text) || res.statusText || 'request failed';
+}
+
+function networkMessage(base: string, err: unknown, timeoutMs: number): string {
+  if (err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError')) {
+    return `request to ${base} timed out after ${timeoutMs} ms`;
+  }
+  const cause = (err as { cause?: { code?: unknown; syscall?: unknown; message?: unknown } })?.cause;
+  let reason: string;
+  if (cause && typeof cause.code === 'string') {
+    reason = typeof cause.syscall === 'string' ? `${cause.syscall} ${cause.code}` : cause.code;
+  } else if (cause && typeof cause.message === 'string' && cause.message !== '') {
+    reason = cause.message;
+  } else {
+    reason = err instanceof Error ? err.message : String(err);
+  }
+  return `cannot reach ${base}: ${oneLine(reason)}`;
+}
+
+function oneLine(text: string): string {
+  return text.trim().replace(/\s*\n\s*/g, ' ');
+}
