@@ -5,6 +5,7 @@ import { Command, CommanderError } from 'commander';
 import { DEFAULT_URL, VERSION } from './client.js';
 import type { CliIO } from './output.js';
 import { registerProxyCommands } from './proxies.js';
+import { registerReportCommand } from './report.js';
 import { registerScenarioCommands } from './scenario.js';
 import { registerServeCommand } from './serve.js';
 import { registerToxicCommands } from './toxics.js';
@@ -41,6 +42,7 @@ export function buildProgram(io: CliIO): Command {
   registerProxyCommands(program, io);
   registerToxicCommands(program, io);
   registerScenarioCommands(program, io);
+  registerReportCommand(program, io);
   return program;
 }
 
