@@ -19,6 +19,9 @@ export const ERRORS = {
   ERR_BROWSER_FORBIDDEN: { status: 403, message: 'User agent not allowed' },
   ERR_ROUTE_NOT_FOUND: { status: 404, message: 'page not found' },
   ERR_METHOD_NOT_ALLOWED: { status: 405, message: 'method not allowed' },
+  ERR_INVALID_SCENARIO: { status: 400, message: 'invalid scenario' },
+  ERR_RUN_NOT_FOUND: { status: 404, message: 'scenario run not found' },
+  ERR_RUN_FINISHED: { status: 409, message: 'scenario run already finished' },
   ERR_LISTEN: { status: 500, message: 'listen failed' },
   ERR_INTERNAL: { status: 500, message: 'internal error' },
 } as const satisfies Record<string, { status: number; message: string }>;

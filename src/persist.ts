@@ -11,6 +11,7 @@ import { parseEventFilter, queryEvents, streamEvents, type EventFilter } from '.
 import { EventWriter, toStoredEvent, type LoggedBusEvent } from './store/event-writer.js';
 import { openStore } from './store/migrations.js';
 import { applyChange, loadState, restoredProxies, saveProxy, saveToxic } from './store/state-repo.js';
+import { endInterruptedRuns, getRun, listRuns, saveRun, type RunStore } from './store/run-repo.js';
 import { toxicJSON } from './core/toxic-config.js';
 
 const LOGGED: readonly LoggedBusEvent[] = ['fault:injected', 'fault:folded', 'conn:opened', 'conn:closed', 'state:changed'];
@@ -19,6 +20,7 @@ const RESYNC_MS = 500;
 
 export interface Persistence {
   readonly eventLog: EventLog;
+  readonly runs: RunStore;
   /** Brings back the stored proxies and toxics; returns warnings for what could not be. */
   restore(): Promise<string[]>;
   stats(): { failures: number; dropped: number };
@@ -80,6 +82,12 @@ export async function openPersistence(
       async export(params, write) {
         for await (const batch of streamEvents(db, filterFrom(params))) await write(batch);
       },
+    },
+    runs: {
+      save: (run) => saveRun(db, run),
+      get: (id) => getRun(db, id),
+      list: () => listRuns(db),
+      endInterrupted: (now, reason) => endInterruptedRuns(db, now, reason),
     },
     async restore() {
       return collection.restore(restoredProxies(await loadState(db)));

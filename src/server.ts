@@ -16,6 +16,7 @@ import { createMetrics } from './events/metrics.js';
 import { WsHub } from './events/ws-hub.js';
 import { openPersistence, type Persistence } from './persist.js';
 import { Random } from './random.js';
+import { memoryRunStore, RunManager } from './scenario/server-runs.js';
 import { TOXICS, findToxic } from '../toxics/index.js';
 
 export interface ServerOptions {
@@ -87,6 +88,13 @@ export async function createServer(options: ServerOptions = {}): Promise<Faultli
     return fail(err);
   }
 
+  let url = '';
+  const runs = new RunManager({ bus: events, url: () => url, store: persistence?.runs ?? memoryRunStore() });
+  try {
+    await runs.recover();
+  } catch (err) {
+    return fail(err);
+  }
   metrics = createMetrics({
     bus: events,
     collection,
@@ -94,7 +102,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Faultli
     storeStats: () => persistence?.stats() ?? { failures: 0, dropped: 0 },
   });
   const http = createApiServer(
-    { collection, toxics: TOXICS, version: VERSION, events: persistence?.eventLog ?? NO_EVENT_LOG, metrics },
+    { collection, toxics: TOXICS, version: VERSION, events: persistence?.eventLog ?? NO_EVENT_LOG, metrics, runs },
     (err) => log(`error: API handler failed: ${err instanceof Error ? err.stack ?? err.message : String(err)}`),
   );
   const hub = new WsHub({
@@ -113,10 +121,11 @@ export async function createServer(options: ServerOptions = {}): Promise<Faultli
     return fail(err);
   }
   const address = http.address() as AddressInfo;
+  url = `http://${formatHostPort(address.address, address.port)}`;
   let closing: Promise<void> | null = null;
 
   return {
-    url: `http://${formatHostPort(address.address, address.port)}`,
+    url,
     host: address.address,
     port: address.port,
     seed,
@@ -124,6 +133,8 @@ export async function createServer(options: ServerOptions = {}): Promise<Faultli
     collection,
     close() {
       closing ??= (async () => {
+        // Running game-days roll back through the API, so they end while it still listens.
+        await runs.close();
         // Upgraded WebSocket sockets are out of closeAllConnections' reach: close them first.
         hub.close();
         const stopped = new Promise<void>((resolve) => http.close(() => resolve()));

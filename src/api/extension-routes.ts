@@ -1,6 +1,7 @@
-// faultline's extensions to the API: the toxic catalog, the event log, live connections and
-// metrics. Toxiproxy's clients never call these, so their shapes are ours.
+// faultline's extensions to the API: the toxic catalog, the event log, live connections,
+// game-day runs and metrics. Toxiproxy's clients never call these, so their shapes are ours.
 
+import { badBody, ERRORS, FaultlineError } from '../errors.js';
 import type { AnyToxicDefinition } from '../toxic.js';
 import type { Route } from './route-types.js';
 
@@ -30,6 +31,46 @@ export const EXTENSION_ROUTES: readonly Route[] = [
     async handle(api) {
       const proxies = api.collection.list().map((p) => ({ proxy: p.name, protocol: p.protocol, connections: p.describeLive() }));
       return { status: 200, json: { proxies } };
+    },
+  },
+  {
+    // Starts a game-day run on this server: body {"scenario": "<the YAML or JSON file's text>"}.
+    method: 'POST', path: '/scenarios/runs',
+    async handle(api, req) {
+      const body = req.body();
+      const text = typeof body === 'object' && body !== null ? (body as Record<string, unknown>).scenario : undefined;
+      if (typeof text !== 'string') throw badBody('expected {"scenario": "<the scenario file\'s text>"}');
+      const started = await api.runs.start(text);
+      if ('record' in started) return { status: 201, json: started.record };
+      const { status } = ERRORS.ERR_INVALID_SCENARIO;
+      const n = started.issues.length;
+      return {
+        status,
+        json: { error: `invalid scenario: ${n} issue${n === 1 ? '' : 's'}`, status, code: 'ERR_INVALID_SCENARIO', issues: started.issues },
+        newline: true,
+      };
+    },
+  },
+  {
+    method: 'GET', path: '/scenarios/runs',
+    async handle(api) { return { status: 200, json: { runs: await api.runs.list() } }; },
+  },
+  {
+    method: 'GET', path: '/scenarios/runs/:id',
+    async handle(api, req) {
+      const record = await api.runs.get(req.params.id!);
+      if (record === null) throw new FaultlineError('ERR_RUN_NOT_FOUND');
+      return { status: 200, json: record };
+    },
+  },
+  {
+    // Aborts a running run and answers once it has rolled back and its record is stored.
+    method: 'DELETE', path: '/scenarios/runs/:id',
+    async handle(api, req) {
+      const outcome = await api.runs.abort(req.params.id!);
+      if (outcome === 'not_found') throw new FaultlineError('ERR_RUN_NOT_FOUND');
+      if (outcome === 'finished') throw new FaultlineError('ERR_RUN_FINISHED');
+      return { status: 204 };
     },
   },
   {

@@ -9,6 +9,18 @@ export interface ApiContext {
   readonly version: string;
   readonly events: EventLog;
   readonly metrics: { readonly contentType: string; text(): Promise<string> };
+  readonly runs: ScenarioRuns;
+}
+
+/** Game-day runs on the server itself (src/scenario/server-runs.ts, injected by server.ts). */
+export interface ScenarioRuns {
+  /** Parses and starts a run; `issues` ('line:col: path: message' each) when it is invalid. */
+  start(text: string): Promise<{ record: unknown } | { issues: string[] }>;
+  /** Summaries, newest first. */
+  list(): Promise<unknown[]>;
+  get(id: string): Promise<unknown | null>;
+  /** Aborts a running run and waits for its rollback and final record. */
+  abort(id: string): Promise<'aborted' | 'finished' | 'not_found'>;
 }
 
 /** The persisted event log, as the API needs it; server.ts adapts the store to it. */

@@ -32,6 +32,16 @@ export interface BusEvents {
   'conn:closed': ConnectionClosed & Stamp;
   'state:changed': StateChange & Stamp;
   'log:warn': { ts: number; message: string; context: Record<string, unknown> };
+  // Game-day runs started on the server (POST /scenarios/runs); `run` is the run's id.
+  'scenario:started': ScenarioEvent & { duration_ms: number };
+  /** A timeline step fired (or, with `revert`, its `for` ended); `line` is the runner's. */
+  'scenario:step': ScenarioEvent & { step: number; kind: string; revert: boolean; ok: boolean; detail: string };
+  'scenario:finished': ScenarioEvent & { status: string; exit_code: number; reason: string };
+}
+
+export interface ScenarioEvent extends Stamp {
+  run: string;
+  title: string;
 }
 
 /** Every logged event has an id from the moment it happens, so a live client and the stored

@@ -11,7 +11,10 @@ import { WebSocket, WebSocketServer } from 'ws';
 import type { BusEvents, EventBus } from './bus.js';
 
 /** The bus events a client can receive; `kind` filters name these. */
-export const STREAM_KINDS = ['fault:injected', 'fault:folded', 'conn:opened', 'conn:closed', 'state:changed'] as const;
+export const STREAM_KINDS = [
+  'fault:injected', 'fault:folded', 'conn:opened', 'conn:closed', 'state:changed',
+  'scenario:started', 'scenario:step', 'scenario:finished',
+] as const;
 export type StreamKind = (typeof STREAM_KINDS)[number];
 
 export interface WsHubOptions {

@@ -15,10 +15,10 @@ import { ScenarioApi } from './api-client.js';
 import { watchHalt, watchSteadyState, type ProbePhase } from './monitors.js';
 import { describeProbe, runProbe } from './probes.js';
 import { RunLedger, rollback } from './rollback.js';
-import { runTimeline, type StepRecord } from './timeline.js';
+import { type StepProgress, runTimeline, type StepRecord } from './timeline.js';
 import type { Probe, ProbeResult, Scenario } from './types.js';
 
-export type { StepRecord } from './timeline.js';
+export type { StepProgress, StepRecord } from './timeline.js';
 export type { ProbePhase } from './monitors.js';
 
 export type RunStatus = 'held' | 'deviated' | 'halted' | 'error' | 'aborted' | 'not_started';
@@ -58,6 +58,10 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** Added to every toxic's ttl beyond its planned end. Default 5000. */
   graceMs?: number;
+  /** Structured progress for callers that track a run (the server's run manager): the
+   *  timeline started (epoch ms), or a step fired or reverted. */
+  onTimelineStart?: (at: number) => void;
+  onStep?: (event: StepProgress) => void;
   /** Epoch-ms clock for startedAt, endedAt and probe timestamps. Default Date.now. */
   now?: () => number;
 }
@@ -153,6 +157,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions): Prom
 
     t0 = performance.now();
     say(`timeline starts: ${scenario.timeline.length} steps over ${(scenario.durationMs / 1000).toFixed(3)}s`);
+    options.onTimelineStart?.(now());
     const watching = new AbortController();
     const watchSignal = AbortSignal.any([watching.signal, stopper.signal]);
     const hooks = { signal: watchSignal, say, probe: (p: Probe, phase: ProbePhase) => probe(p, phase, watchSignal) };
@@ -164,6 +169,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions): Prom
       steps = await runTimeline(scenario.timeline, scenario.durationMs, {
         ctx: { scenario, apis, ledger, graceMs, elapsed: () => performance.now() - t0! },
         t0, signal: stopper.signal, say, probe, deviated, failed: (reason) => stop('error', reason),
+        ...(options.onStep !== undefined ? { progress: options.onStep } : {}),
       });
     } finally {
       watching.abort();

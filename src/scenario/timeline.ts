@@ -22,6 +22,14 @@ export interface StepRecord {
   error?: string;
 }
 
+export interface StepProgress {
+  step: number;
+  kind: Step['action']['kind'];
+  revert: boolean;
+  ok: boolean;
+  detail: string;
+}
+
 export interface TimelineHooks {
   ctx: ActionContext;
   /** The timeline's start, on the performance.now() clock. */
@@ -29,6 +37,8 @@ export interface TimelineHooks {
   /** Fires when the run stops early (halt, abort, error): no further step fires. */
   signal: AbortSignal;
   say(line: string): void;
+  /** A step fired (or, with revert, its `for` ran out and it was undone). */
+  progress?(event: StepProgress): void;
   probe(probe: Probe, phase: 'step'): Promise<ProbeResult>;
   /** A probe step failed: the run deviated. */
   deviated(reason: string): void;
@@ -130,7 +140,9 @@ export async function runTimeline(steps: readonly Step[], durationMs: number, ho
         const revert = reverts.get(step.index);
         if (revert === undefined || signal.aborted) return;
         try {
-          say(`revert ${label}: ${await revert()}`);
+          const detail = await revert();
+          say(`revert ${label}: ${detail}`);
+          hooks.progress?.({ step: step.index, kind: step.action.kind, revert: true, ok: true, detail });
         } catch (err) {
           fail(`revert of ${label} (line ${step.line}) failed: ${message(err)}`);
         }
@@ -156,6 +168,7 @@ export async function runTimeline(steps: readonly Step[], durationMs: number, ho
           if (!signal.aborted) hooks.deviated(`probe step ${step.index} (${result.probe}) failed: ${record.error}`);
         }
         say(`${label} ${record.detail} ${result.ok ? 'ok' : `FAILED: ${record.error}`}`);
+        hooks.progress?.({ step: step.index, kind: action.kind, revert: false, ok: result.ok, detail: record.detail });
         return;
       }
       try {
@@ -164,8 +177,10 @@ export async function runTimeline(steps: readonly Step[], durationMs: number, ho
         record.detail = outcome.detail;
         if (outcome.revert !== null) reverts.set(step.index, outcome.revert);
         say(`${label} ${outcome.detail} ok`);
+        hooks.progress?.({ step: step.index, kind: action.kind, revert: false, ok: true, detail: outcome.detail });
       } catch (err) {
         record.error = message(err);
+        hooks.progress?.({ step: step.index, kind: action.kind, revert: false, ok: false, detail: record.error });
         fail(`${label} (line ${step.line}) failed: ${record.error}`);
       }
     });

@@ -49,6 +49,22 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX events_conn ON events (conn);
   CREATE INDEX events_action ON events (action);
   `,
+  // 2: game-day runs started on the server (POST /scenarios/runs). `record` is the whole run
+  // record as GET /scenarios/runs/{id} serves it; the other columns are for listing.
+  `
+  CREATE TABLE scenario_runs (
+    id          TEXT PRIMARY KEY,
+    title       TEXT NOT NULL,
+    scenario    TEXT NOT NULL,    -- the scenario file's text as submitted
+    status      TEXT NOT NULL,    -- 'running', 'held', 'deviated', 'halted', 'error', 'aborted', 'not_started'
+    exit_code   INTEGER,          -- NULL while running
+    reason      TEXT NOT NULL,
+    started_at  INTEGER NOT NULL, -- epoch ms
+    ended_at    INTEGER,          -- epoch ms, NULL while running
+    duration_ms INTEGER NOT NULL, -- the scenario's planned duration
+    record      TEXT NOT NULL     -- JSON
+  );
+  `,
 ];
 
 /** The schema version this build writes: the number of steps. */
