@@ -6,11 +6,15 @@
 //   node --expose-gc dist/bench/child.js faultline                prints {"url": "http://..."}
 //   node --expose-gc dist/bench/child.js both <upstream port>...  prints both
 //   node --expose-gc dist/bench/child.js udp <upstream port>...   prints {"udpPorts": [N, ...], "url": ...}
+//   node --expose-gc dist/bench/child.js delay <ms> <upstream port>...
+//                                                     prints {"ports": [N, ...]}
 //   node --expose-gc dist/bench/child.js events <db file> [unlimited]
 //                                                     prints {"off": "http://...", "on": "http://..."}
 //
 // `both` puts the pipe() proxies and faultline in one process, so that for speed they share
 // whatever core and scheduling the process gets; `udp` does the same with bare dgram relays.
+// `delay` hosts minimal delaying proxies (servers.ts delayProxy), the reference that
+// bench/accuracy.ts measures beside faultline's latency toxic.
 // `events` (bench/events.ts) hosts two faultline servers side by side, one with event
 // persistence off (db: false) and one writing the SQLite file given; `unlimited` disables the
 // per-toxic event rate limit in this process (a stress case, not a product configuration).
@@ -21,16 +25,22 @@
 import { createInterface } from 'node:readline';
 import { createServer } from '../src/index.js';
 import { FaultLimiter } from '../src/events/fault-limiter.js';
-import { pipeProxy } from './servers.js';
+import { delayProxy, pipeProxy } from './servers.js';
 import { udpRelay } from './udp.js';
 
 const [kind, ...upstreams] = process.argv.slice(2);
-if (kind !== 'pipe' && kind !== 'faultline' && kind !== 'both' && kind !== 'udp' && kind !== 'events') throw new Error(`unknown child kind ${kind}`);
+if (kind !== 'pipe' && kind !== 'faultline' && kind !== 'both' && kind !== 'udp' && kind !== 'events' && kind !== 'delay') throw new Error(`unknown child kind ${kind}`);
 
 const closers: (() => Promise<void>)[] = [];
 const hello: { ports?: number[]; udpPorts?: number[]; url?: string; off?: string; on?: string } = {};
 if (kind === 'pipe' || kind === 'both') {
   const proxies = await Promise.all(upstreams.map((port) => pipeProxy(Number(port))));
+  closers.push(...proxies.map((p) => p.close));
+  hello.ports = proxies.map((p) => p.port);
+}
+if (kind === 'delay') {
+  const [ms, ...ports] = upstreams;
+  const proxies = await Promise.all(ports.map((port) => delayProxy(Number(port), Number(ms))));
   closers.push(...proxies.map((p) => p.close));
   hello.ports = proxies.map((p) => p.port);
 }
@@ -49,7 +59,7 @@ if (kind === 'events') {
   closers.push(() => off.close(), () => on.close());
   hello.off = off.url;
   hello.on = on.url;
-} else if (kind !== 'pipe') {
+} else if (kind !== 'pipe' && kind !== 'delay') {
   const server = await createServer({ port: 0, seed: 1 });
   closers.push(() => server.close());
   hello.url = server.url;

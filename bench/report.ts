@@ -4,6 +4,7 @@ import { LABELS, type TargetName } from './targets.js';
 import type { RttResult } from './measure.js';
 import { UDP_LABELS, UDP_TARGETS, type UdpResults } from './udp.js';
 import { EVENTS_LABELS, EVENTS_SCENARIOS, EVENTS_TARGETS, type EventsResults } from './events.js';
+import type { AccuracyResults, ErrorStats } from './accuracy.js';
 
 export interface IdleResult {
   connections: number;
@@ -31,6 +32,8 @@ export interface Results {
   udp?: UdpResults;
   /** Bulk throughput with fault event persistence on and off (bench/events.ts). */
   events?: EventsResults;
+  /** How close latency and bandwidth toxics come to what they were asked (bench/accuracy.ts). */
+  accuracy?: AccuracyResults;
 }
 
 const PLACEMENTS = [
@@ -87,6 +90,7 @@ export function checks(r: Results): Check[] {
   }
   if (r.udp !== undefined) list.push(...udpChecks(r.udp));
   if (r.events !== undefined) list.push(...eventsChecks(r.events));
+  if (r.accuracy !== undefined) list.push(...accuracyChecks(r.accuracy));
   return list;
 }
 
@@ -165,6 +169,66 @@ export function formatEvents(e: EventsResults): string[] {
   return lines;
 }
 
+export function accuracyChecks(a: AccuracyResults): Check[] {
+  const { tcpLatency: t, bandwidth: b, udpLatency: u } = a;
+  const ms = (v: number): string => `${v.toFixed(2)} ms`;
+  return [
+    {
+      target: `TCP latency ${t.latencyMs} ms: p50 error within 1 ms (proxy in its own process)`,
+      measured: `|error| p50 ${ms(t.absError.p50)} (signed p50 ${ms(t.error.p50)}, ${t.samples} samples)`,
+      pass: t.absError.p50 <= 1,
+    },
+    {
+      target: `TCP latency ${t.latencyMs} ms: p99 error within 3 ms (proxy in its own process)`,
+      measured: `|error| p99 ${ms(t.absError.p99)} (signed p1 ${ms(t.error.p1)}, p99 ${ms(t.error.p99)}, max ${ms(t.error.max)}`
+        + `${t.reference ? `; a minimal Node delaying proxy, same runs: |error| p99 ${ms(t.reference.absError.p99)}` : ''})`,
+      pass: t.absError.p99 <= 3,
+    },
+    {
+      target: `TCP bandwidth ${b.rateKBs} KB/s: rate within 5 % over ${b.bytes} bytes (proxy in its own process)`,
+      measured: `${b.measuredKBs.toFixed(0)} KB/s, ${b.errorPercent >= 0 ? '+' : ''}${b.errorPercent.toFixed(2)} % (${b.seconds.toFixed(3)} s for ${b.expectedSeconds} s)`,
+      pass: Math.abs(b.errorPercent) <= 5,
+    },
+    {
+      target: `UDP latency ${u.latencyMs} ms: p50 error within 1 ms (proxy in its own process)`,
+      measured: `|error| p50 ${ms(u.absError.p50)} (signed p50 ${ms(u.error.p50)}, ${u.samples} samples${u.lost > 0 ? `, ${u.lost} lost` : ''})`,
+      pass: u.absError.p50 <= 1 && u.lost === 0,
+    },
+  ];
+}
+
+/** The accuracy section: error quantiles of the latency toxics, and the bandwidth toxic's rate. */
+export function formatAccuracy(a: AccuracyResults): string[] {
+  const s = a.settings;
+  const lines = [
+    '',
+    'toxic timing accuracy (faultline alone in its own process; echo and sink servers and clients here;',
+    `error = round trip - median direct round trip - latency, in ms; TCP: ${s.tcpConnections} connections at once x ${s.tcpRounds} ping-pongs`,
+    `of 1 byte x ${s.tcpBlocks} blocks, alternating with the reference (a minimal Node proxy delaying by ${a.tcpLatency.latencyMs} ms in its own process);`,
+    `UDP: ${s.udpWindow} numbered datagrams in flight, ${s.udpSamples} round trips):`,
+  ];
+  const row = (name: string, l: ErrorStats & { samples: number }, direct?: number, hop?: number): string[] => [
+    name, String(l.samples), fmt(direct, 3), fmt(hop, 3), fmt(l.rttMedianMs, 2),
+    fmt(l.error.min, 2), fmt(l.error.p1, 2), fmt(l.error.p50, 2), fmt(l.error.p99, 2), fmt(l.error.max, 2),
+    fmt(l.absError.p50, 2), fmt(l.absError.p99, 2),
+  ];
+  const { tcpLatency: t, udpLatency: u } = a;
+  lines.push(table([
+    ['toxic', 'samples', 'direct RTT p50', 'hop cost p50', 'RTT p50', 'error min', 'p1', 'p50', 'p99', 'max', '|error| p50', '|error| p99'],
+    row(`TCP latency ${t.latencyMs} ms (downstream)`, t, t.directMedianMs, t.hopMedianMs),
+    ...(t.reference ? [row(`  reference: minimal delaying proxy`, t.reference)] : []),
+    row(`UDP latency ${u.latencyMs} ms (downstream)`, u, u.directMedianMs, u.hopMedianMs),
+  ]));
+  const b = a.bandwidth;
+  lines.push('', table([
+    ['toxic', 'bytes', 'expected s', 'measured s', 'first byte ms', 'KB/s', 'error %'],
+    [`TCP bandwidth ${b.rateKBs} KB/s (upstream)`, String(b.bytes), fmt(b.expectedSeconds, 3), fmt(b.seconds, 3),
+      fmt(b.firstByteMs, 1), fmt(b.measuredKBs, 0), fmt(b.errorPercent, 2)],
+  ]));
+  if (a.udpLatency.lost > 0) lines.push(`(${a.udpLatency.lost} datagrams were lost through the UDP latency proxy)`);
+  return lines;
+}
+
 function fmt(value: number | undefined | null, digits: number): string {
   return value === undefined || value === null || !Number.isFinite(value) ? 'n/a' : value.toFixed(digits);
 }
@@ -220,6 +284,7 @@ export function formatText(r: Results): string {
   ]));
   if (r.udp !== undefined) lines.push(...formatUdp(r.udp));
   if (r.events !== undefined) lines.push(...formatEvents(r.events));
+  if (r.accuracy !== undefined) lines.push(...formatAccuracy(r.accuracy));
   lines.push('');
   lines.push('(ratios: for RTT and memory, above 1 means slower or bigger)');
   lines.push('');

@@ -1,6 +1,7 @@
 // `npm run bench`: faultline against direct loopback and a bare Node pipe() proxy, in one run,
 // and its UDP proxy against direct loopback and a bare Node dgram relay (bench/udp.ts), and the
-// cost of fault event persistence on the data path (bench/events.ts).
+// cost of fault event persistence on the data path (bench/events.ts), and how accurately the
+// latency and bandwidth toxics keep time (bench/accuracy.ts).
 // Not a test: it prints numbers, ratios and the issue's targets, and exits 0 unless something
 // broke (a failed target is reported, not an error).
 //
@@ -20,6 +21,7 @@ import { checks, formatText, ratios, type IdleResult, type PlacementResults, typ
 import { echoServer, holdServer, sinkServer } from './servers.js';
 import { measureAllUdp } from './udp.js';
 import { measureEvents } from './events.js';
+import { measureAccuracy } from './accuracy.js';
 import {
   buildTargets, faultlineProxy, openFileLimit, spawnChild, type ChildHost, type Placement, type TargetName,
 } from './targets.js';
@@ -175,6 +177,7 @@ async function main(): Promise<void> {
   }
   const udp = await measureAllUdp(quick, log);
   const events = await measureEvents(quick, log);
+  const accuracy = await measureAccuracy(quick, log);
 
   const results: Results = {
     environment: {
@@ -189,6 +192,7 @@ async function main(): Promise<void> {
     idle,
     udp,
     events,
+    accuracy,
   };
   if (json) {
     const allRatios = { inProcess: ratios(inProcess, idle), child: ratios(child, idle) };

@@ -82,3 +82,31 @@ export async function pipeProxy(upstreamPort: number, host = '127.0.0.1'): Promi
   });
   return { port: await listen(server), close: closer(server, sockets) };
 }
+
+/**
+ * The accuracy benchmark's reference: about the least a delaying proxy can do in Node. Each
+ * chunk from the upstream goes to the client `ms` after it arrived, timed as faultline's stages
+ * time a sleep (a timer 1 ms early, then the check phase until due). What it measures beyond
+ * `ms` is what the machine, the loopback and the harness cost, not a toxic chain.
+ */
+export async function delayProxy(upstreamPort: number, ms: number, host = '127.0.0.1'): Promise<Endpoint> {
+  const { server, sockets } = tracked((client) => {
+    const up = net.connect({ port: upstreamPort, host, allowHalfOpen: true, noDelay: true });
+    sockets.add(up);
+    up.on('error', () => client.destroy());
+    up.on('close', () => sockets.delete(up));
+    client.on('error', () => up.destroy());
+    client.pipe(up);
+    up.on('data', (data: Buffer) => {
+      const due = performance.now() + ms;
+      const send = (): void => {
+        if (performance.now() < due) { setImmediate(send); return; }
+        if (!client.destroyed) client.write(data);
+      };
+      if (ms > 1) setTimeout(send, ms - 1);
+      else setImmediate(send);
+    });
+    up.on('end', () => setTimeout(() => client.end(), ms + 1));
+  });
+  return { port: await listen(server), close: closer(server, sockets) };
+}

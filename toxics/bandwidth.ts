@@ -5,6 +5,8 @@ type BandwidthAttributes = { rate: number; queue: number };
 // Pieces are capped at 100 ms worth of data so a large chunk trickles out instead of
 // arriving in one burst after a long pause.
 const SLICE_MS = 100;
+// How far behind its schedule the stream may be before the lost time is forgiven.
+const DEBT_MS = 20;
 
 export const bandwidth = defineToxic<BandwidthAttributes>({
   type: 'bandwidth',
@@ -33,7 +35,11 @@ export const bandwidth = defineToxic<BandwidthAttributes>({
       const chunk = await stage.read();
       if (chunk === null) return;
       const data = chunk.data;
-      next = Math.max(next, stage.now());
+      // The schedule restarts only after the stream went idle (the chunk came after the last
+      // one was due). A chunk that waited in the queue keeps the schedule, so a late timer is
+      // paid back; but never more than DEBT_MS of it, so a long stall downstream (a slow
+      // reader) is not followed by a burst above the rate.
+      next = Math.max(next, chunk.ts, stage.now() - DEBT_MS);
       let slept = 0;
       for (let offset = 0; offset < data.length; ) {
         const end = Math.min(offset + pieceSize, data.length);
