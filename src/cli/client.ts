@@ -5,6 +5,7 @@
 import { createRequire } from 'node:module';
 import type { Command } from 'commander';
 import type { CliIO } from './output.js';
+import { errorText, networkMessage, oneLine } from '../http-messages.js';
 
 // Compiled to dist/src/cli/client.js, so the package root is three levels up.
 const pkg = createRequire(import.meta.url)('../../../package.json') as { version: string };
@@ -63,7 +64,7 @@ export class ApiClient {
       });
       text = await res.text();
     } catch (err) {
-      throw new Error(networkMessage(this.baseUrl, err));
+      throw new Error(networkMessage(this.baseUrl, err, TIMEOUT_MS));
     }
     if (!res.ok) throw new Error(`HTTP ${res.status}: ${errorText(res, text)}`);
     if (text.trim() === '') return undefined as T;
@@ -89,37 +90,4 @@ export function wantsJson(cmd: Command): boolean {
 /** Encodes one path segment (a proxy or toxic name). */
 export function seg(name: string): string {
   return encodeURIComponent(name);
-}
-
-function errorText(res: Response, text: string): string {
-  try {
-    const parsed = JSON.parse(text) as { error?: unknown; title?: unknown };
-    const message = parsed.error ?? parsed.title;
-    if (typeof message === 'string') return message;
-  } catch {
-    // Not JSON (a 404 page, a 403 for browsers, an empty 503): fall through to the raw text.
-  }
-  return oneLine(text) || res.statusText || 'request failed';
-}
-
-function networkMessage(base: string, err: unknown): string {
-  if (err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError')) {
-    return `request to ${base} timed out after ${TIMEOUT_MS / 1000}s`;
-  }
-  const cause = (err as { cause?: { code?: unknown; syscall?: unknown; message?: unknown } })?.cause;
-  let reason: string;
-  if (cause && typeof cause.code === 'string' && typeof cause.syscall === 'string') {
-    reason = `${cause.syscall} ${cause.code}`;
-  } else if (cause && typeof cause.code === 'string') {
-    reason = cause.code;
-  } else if (cause && typeof cause.message === 'string' && cause.message !== '') {
-    reason = cause.message;
-  } else {
-    reason = err instanceof Error ? err.message : String(err);
-  }
-  return `cannot reach ${base}: ${oneLine(reason)}`;
-}
-
-function oneLine(text: string): string {
-  return text.trim().replace(/\s*\n\s*/g, ' ');
 }

@@ -1,9 +1,9 @@
 // The runner's client for one faultline server's REST API. The runner drives every server, the
-// embedded one included, over HTTP, so the same code drives remote servers. It mirrors
-// src/cli/client.ts (which the scenario layer may not import): JSON in and out, the server's
-// `{"error": .., "status": ..}` bodies become `HTTP <status>: <error>`, and network failures
-// become `cannot reach <url>: <reason>`; the error keeps the status, so a rollback can tell
-// "already gone" (404) from a real failure.
+// embedded one included, over HTTP, so the same code drives remote servers. JSON in and out;
+// failures read as the CLI's do (src/http-messages.ts); the error keeps the status, so a
+// rollback can tell "already gone" (404) from a real failure.
+
+import { errorText, networkMessage, oneLine } from '../http-messages.js';
 
 export interface ToxicJson {
   name: string;
@@ -131,34 +131,4 @@ export class ScenarioApi {
 /** Whether an error means the thing is already gone (a toxic expired, a proxy deleted). */
 export function isNotFound(err: unknown): boolean {
   return err instanceof ApiError && err.status === 404;
-}
-
-function errorText(res: Response, text: string): string {
-  try {
-    const parsed = JSON.parse(text) as { error?: unknown };
-    if (typeof parsed.error === 'string') return parsed.error;
-  } catch {
-    // Not JSON: fall through to the raw text.
-  }
-  return oneLine(text) || res.statusText || 'request failed';
-}
-
-function networkMessage(base: string, err: unknown, timeoutMs: number): string {
-  if (err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError')) {
-    return `request to ${base} timed out after ${timeoutMs} ms`;
-  }
-  const cause = (err as { cause?: { code?: unknown; syscall?: unknown; message?: unknown } })?.cause;
-  let reason: string;
-  if (cause && typeof cause.code === 'string') {
-    reason = typeof cause.syscall === 'string' ? `${cause.syscall} ${cause.code}` : cause.code;
-  } else if (cause && typeof cause.message === 'string' && cause.message !== '') {
-    reason = cause.message;
-  } else {
-    reason = err instanceof Error ? err.message : String(err);
-  }
-  return `cannot reach ${base}: ${oneLine(reason)}`;
-}
-
-function oneLine(text: string): string {
-  return text.trim().replace(/\s*\n\s*/g, ' ');
 }
