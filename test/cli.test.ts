@@ -4,7 +4,7 @@
 // It runs past 300 lines because it is one end-to-end suite: every command shares the same
 // server, helpers and exact-output assertions, and splitting it would duplicate the harness.
 
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { once } from 'node:events';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -14,34 +14,20 @@ import net from 'node:net';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createServer, type FaultlineServer } from '../src/server.js';
 import { parseAttributes, parseToxicity } from '../src/cli/toxics.js';
+import { CLI, cli, type CliResult } from './_helpers/cli.js';
 
-const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const VERSION = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
 const UPSTREAM = '127.0.0.1:9';
 
-interface Result { code: number | null; stdout: string; stderr: string }
+type Result = CliResult;
 
 let server: FaultlineServer;
 let url = '';
 
-/** Runs the CLI with FAULTLINE_URL/TOXIPROXY_URL cleared, then `env` applied. */
-function cli(args: string[], env: Record<string, string> = {}): Promise<Result> {
-  const childEnv: NodeJS.ProcessEnv = { ...process.env };
-  delete childEnv.FAULTLINE_URL;
-  delete childEnv.TOXIPROXY_URL;
-  Object.assign(childEnv, env);
-  return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, ...args], { env: childEnv, timeout: 15_000 }, (err, stdout, stderr) => {
-      const code = err ? (typeof err.code === 'number' ? err.code : null) : 0;
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
 
 /** The CLI against the test server, `--url` first. */
 const fl = (...args: string[]): Promise<Result> => cli(['--url', url, ...args]);

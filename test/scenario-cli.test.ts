@@ -2,7 +2,6 @@
 // child process: exact output lines and exit codes (0 ok, 3 invalid). The dry run must not
 // send a single request: its default server is a capture server that counts them.
 
-import { execFile } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
@@ -12,24 +11,12 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { cli } from './_helpers/cli.js';
 
-const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const FIXTURES = fileURLToPath(new URL('../../test/fixtures/scenarios/', import.meta.url));
 const fixture = (name: string) => join(FIXTURES, name);
 
-interface Result { code: number | null; stdout: string; stderr: string }
 
-function cli(args: string[], env: Record<string, string> = {}): Promise<Result> {
-  const childEnv: NodeJS.ProcessEnv = { ...process.env };
-  delete childEnv.FAULTLINE_URL;
-  delete childEnv.TOXIPROXY_URL;
-  Object.assign(childEnv, env);
-  return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, ...args], { env: childEnv, timeout: 15_000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout, stderr });
-    });
-  });
-}
 
 /** An HTTP server that records every request and answers 500. */
 async function captureServer(): Promise<{ url: string; requests: string[]; close(): Promise<void> }> {

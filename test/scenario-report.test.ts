@@ -3,7 +3,6 @@
 // to artifacts/scenario-report.png as the CI artifact), and `faultline report` against a local
 // server that serves a run record.
 
-import { execFile } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
@@ -16,8 +15,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { buildReportJson, type RunRecord } from '../src/scenario/report.js';
 import { renderReportHtml } from '../src/scenario/report-html.js';
+import { cli } from './_helpers/cli.js';
 
-const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const CHROMIUM = '/usr/bin/chromium';
 const T0 = 1_700_000_000_000;
@@ -185,19 +184,7 @@ test('browser: headless Chromium renders the timeline and the verdict; screensho
   }
 });
 
-interface Result { code: number | null; stdout: string; stderr: string }
 
-function cli(args: string[], env: Record<string, string> = {}): Promise<Result> {
-  const childEnv: NodeJS.ProcessEnv = { ...process.env };
-  delete childEnv.FAULTLINE_URL;
-  delete childEnv.TOXIPROXY_URL;
-  Object.assign(childEnv, env);
-  return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, ...args], { env: childEnv, timeout: 15_000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout, stderr });
-    });
-  });
-}
 
 test('cli: faultline report writes <id>.json and <id>.html; HTTP errors exit 1 with one line', async () => {
   const record = haltedRecord();
