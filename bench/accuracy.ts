@@ -31,11 +31,11 @@ import dgram from 'node:dgram';
 import { once } from 'node:events';
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { pathToFileURL } from 'node:url';
 import { median, percentile, pingPong } from './measure.js';
 import { echoServer, type Endpoint } from './servers.js';
 import { api, faultlineProxy, spawnChild, type ChildHost } from './targets.js';
 import { faultlineUdpProxy, udpEchoServer } from './udp.js';
+import { runIfMain } from './standalone.js';
 
 const HOST = '127.0.0.1';
 
@@ -342,16 +342,11 @@ export async function measureAccuracy(quick: boolean, log: (line: string) => voi
   }
 }
 
-// `node dist/bench/accuracy.js [--quick] [--json]`: the accuracy part alone. Not a top-level
-// await: report.js imports this module, and awaiting it here would wait on ourselves.
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const args = process.argv.slice(2);
-  const json = args.includes('--json');
-  void Promise.all([import('./report.js'), measureAccuracy(args.includes('--quick'), (line) => { if (!json) process.stderr.write(`${line}\n`); })])
-    .then(([{ formatAccuracy, accuracyChecks }, results]) => {
-      const text = json
-        ? JSON.stringify({ ...results, checks: accuracyChecks(results) }, null, 2)
-        : [...formatAccuracy(results), '', ...accuracyChecks(results).map((c) => `  ${c.pass ? 'PASS' : 'FAIL'}  ${c.target}: ${c.measured}`)].join('\n');
-      process.stdout.write(`${text}\n`);
-    });
-}
+// `node dist/bench/accuracy.js [--quick] [--json]`: the accuracy part alone.
+runIfMain(import.meta.url, {
+  measure: measureAccuracy,
+  render: async () => {
+    const report = await import('./report.js');
+    return { format: report.formatAccuracy, checks: report.accuracyChecks };
+  },
+});

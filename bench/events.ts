@@ -42,10 +42,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { pathToFileURL } from 'node:url';
 import { bulkTransfer, median } from './measure.js';
 import { sinkServer } from './servers.js';
 import { api, spawnChild } from './targets.js';
+import { runIfMain } from './standalone.js';
 
 export type EventsTarget = 'off' | 'on';
 export const EVENTS_TARGETS: readonly EventsTarget[] = ['off', 'on'];
@@ -279,16 +279,11 @@ export async function measureEvents(quick: boolean, log: (line: string) => void)
   return { settings, scenarios };
 }
 
-// `node dist/bench/events.js [--quick] [--json]`: the event-path part alone. Not a top-level
-// await: report.js imports this module, and awaiting it here would wait on ourselves.
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const args = process.argv.slice(2);
-  const json = args.includes('--json');
-  void Promise.all([import('./report.js'), measureEvents(args.includes('--quick'), (line) => { if (!json) process.stderr.write(`${line}\n`); })])
-    .then(([{ formatEvents, eventsChecks }, results]) => {
-      const text = json
-        ? JSON.stringify({ ...results, checks: eventsChecks(results) }, null, 2)
-        : [...formatEvents(results), '', ...eventsChecks(results).map((c) => `  ${c.pass ? 'PASS' : 'FAIL'}  ${c.target}: ${c.measured}`)].join('\n');
-      process.stdout.write(`${text}\n`);
-    });
-}
+// `node dist/bench/events.js [--quick] [--json]`: the event-path part alone.
+runIfMain(import.meta.url, {
+  measure: measureEvents,
+  render: async () => {
+    const report = await import('./report.js');
+    return { format: report.formatEvents, checks: report.eventsChecks };
+  },
+});

@@ -66,17 +66,23 @@ export async function holdServer(): Promise<Endpoint & { readonly accepted: () =
   };
 }
 
+/** Dials the upstream for one client, each side tearing the other down on error. */
+function dialFor(client: net.Socket, sockets: Set<net.Socket>, port: number, host: string): net.Socket {
+  const up = net.connect({ port, host, allowHalfOpen: true, noDelay: true });
+  sockets.add(up);
+  up.on('error', () => client.destroy());
+  up.on('close', () => sockets.delete(up));
+  client.on('error', () => up.destroy());
+  return up;
+}
+
 /**
  * The baseline: for each client, dial the upstream and join the two with pipe() both ways.
  * Half-open is allowed so a FIN travels through like it does in faultline.
  */
 export async function pipeProxy(upstreamPort: number, host = '127.0.0.1'): Promise<Endpoint> {
   const { server, sockets } = tracked((client) => {
-    const up = net.connect({ port: upstreamPort, host, allowHalfOpen: true, noDelay: true });
-    sockets.add(up);
-    up.on('error', () => client.destroy());
-    up.on('close', () => sockets.delete(up));
-    client.on('error', () => up.destroy());
+    const up = dialFor(client, sockets, upstreamPort, host);
     client.pipe(up);
     up.pipe(client);
   });
@@ -91,11 +97,7 @@ export async function pipeProxy(upstreamPort: number, host = '127.0.0.1'): Promi
  */
 export async function delayProxy(upstreamPort: number, ms: number, host = '127.0.0.1'): Promise<Endpoint> {
   const { server, sockets } = tracked((client) => {
-    const up = net.connect({ port: upstreamPort, host, allowHalfOpen: true, noDelay: true });
-    sockets.add(up);
-    up.on('error', () => client.destroy());
-    up.on('close', () => sockets.delete(up));
-    client.on('error', () => up.destroy());
+    const up = dialFor(client, sockets, upstreamPort, host);
     client.pipe(up);
     up.on('data', (data: Buffer) => {
       const due = performance.now() + ms;

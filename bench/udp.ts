@@ -8,11 +8,11 @@
 
 import dgram from 'node:dgram';
 import { once } from 'node:events';
-import { pathToFileURL } from 'node:url';
 import { createServer, type FaultlineServer } from '../src/index.js';
 import { median } from './measure.js';
 import type { Endpoint } from './servers.js';
 import { api, spawnChild, type Placement } from './targets.js';
+import { runIfMain } from './standalone.js';
 
 const HOST = '127.0.0.1';
 /** Kernel buffers for every socket here, as faultline asks for on its listener. */
@@ -201,16 +201,11 @@ export async function measureAllUdp(quick: boolean, log: (line: string) => void)
   return { settings, inProcess, child };
 }
 
-// `node dist/bench/udp.js [--quick] [--json]`: the UDP part alone. Not a top-level await:
-// report.js imports this module, and awaiting it here would wait on ourselves.
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const args = process.argv.slice(2);
-  const json = args.includes('--json');
-  void Promise.all([import('./report.js'), measureAllUdp(args.includes('--quick'), (line) => { if (!json) process.stderr.write(`${line}\n`); })])
-    .then(([{ formatUdp, udpChecks }, results]) => {
-      const text = json
-        ? JSON.stringify({ ...results, checks: udpChecks(results) }, null, 2)
-        : [...formatUdp(results), '', ...udpChecks(results).map((c) => `  ${c.pass ? 'PASS' : 'FAIL'}  ${c.target}: ${c.measured}`)].join('\n');
-      process.stdout.write(`${text}\n`);
-    });
-}
+// `node dist/bench/udp.js [--quick] [--json]`: the UDP part alone.
+runIfMain(import.meta.url, {
+  measure: measureAllUdp,
+  render: async () => {
+    const report = await import('./report.js');
+    return { format: report.formatUdp, checks: report.udpChecks };
+  },
+});
