@@ -119,10 +119,38 @@ test('exec: a timeout kills the process group; a background child does not hold 
   within(aborted.latencyMs, 45, 600, 'aborted exec latency');
 });
 
+test('exec: output is the last non-empty line of stdout, trimmed and cut; http has none', async () => {
+  const amp = await runProbe(execProbe('amp', 'echo measuring; echo "  amplification 2.7x  "; echo; echo "   "'));
+  assert.equal([amp.ok, amp.value, amp.output], [true, 0, 'amplification 2.7x']);
+  assert.is(describeProbe({ ...amp, latencyMs: 40 }), 'amp ok 0 in 40ms (amplification 2.7x)');
+  const failed = await runProbe(execProbe('amp', 'echo amplification 3.1x; echo over budget >&2; exit 1'));
+  assert.equal([failed.ok, failed.value, failed.reason, failed.output], [false, 1, 'exit code 1, expected 0: over budget', 'amplification 3.1x']);
+  assert.is(describeProbe({ ...failed, latencyMs: 40 }), 'amp FAILED 1 in 40ms: exit code 1, expected 0: over budget (amplification 3.1x)');
+  const silent = await runProbe(execProbe('quiet', 'echo only stderr >&2'));
+  assert.equal([silent.ok, 'output' in silent], [true, false]);
+  const long = await runProbe(execProbe('long', "printf 'é%.0s' $(seq 1 300)"));
+  assert.is(long.output, `${'é'.repeat(199)}…`);
+  assert.is([...long.output!].length, 200);
+  // Past the 64 KiB kept for the stdout regex, the end of the output is still kept.
+  const big = await runProbe(execProbe('big', "head -c 200000 /dev/zero | tr '\\0' x; echo; echo last line"));
+  assert.equal([big.ok, big.output], [true, 'last line']);
+  // A timed-out probe keeps what it printed before it was killed.
+  const slow = await runProbe(execProbe('slow', 'echo partial; sleep 5', { timeoutMs: 300 }));
+  assert.equal([slow.ok, slow.value, slow.output], [false, 'timeout', 'partial']);
+  web.set({ status: 200, body: 'ok\nlast', delayMs: 0 });
+  const viaHttp = await runProbe(httpProbe('health', web.url));
+  assert.equal([viaHttp.ok, 'output' in viaHttp], [true, false]);
+});
+
 test('describeProbe and splitAddress', () => {
   assert.is(describeProbe({ probe: 'db', ok: true, value: 'connected', latencyMs: 1.5, ts: 0 }), 'db ok connected in 1.5ms');
   assert.is(describeProbe({ probe: 'web', ok: false, value: 503, latencyMs: 3, ts: 0, reason: 'status 503, expected 200' }),
     'web FAILED 503 in 3ms: status 503, expected 200');
+  // The output is not repeated when the reason already quotes it.
+  assert.is(describeProbe({ probe: 'amp', ok: false, value: 1, latencyMs: 40, ts: 0, reason: 'exit code 1, expected 0: amplification 2.7x', output: 'amplification 2.7x' }),
+    'amp FAILED 1 in 40ms: exit code 1, expected 0: amplification 2.7x');
+  assert.is(describeProbe({ probe: 'amp', ok: false, value: 1, latencyMs: 40, ts: 0, reason: 'exit code 1, expected 0', output: 'amplification 2.7x' }),
+    'amp FAILED 1 in 40ms: exit code 1, expected 0 (amplification 2.7x)');
   assert.equal(splitAddress('127.0.0.1:80'), { host: '127.0.0.1', port: 80 });
   assert.equal(splitAddress('[::1]:8080'), { host: '::1', port: 8080 });
   assert.equal(splitAddress(':9'), { host: '127.0.0.1', port: 9 });

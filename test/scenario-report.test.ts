@@ -126,6 +126,28 @@ test('halted run: rollback errors loudly, failed step and probes in red, every s
   assertNoExternalUrls(html);
 });
 
+test('exec probe output: the latest per probe in the table and the JSON summary, each in its point tooltip, escaped', () => {
+  const record = heldRecord();
+  const amp = (offset: number, output: string | undefined, ok = true) => ({
+    probe: 'amp', ok, value: ok ? 0 : 1, latencyMs: 40, ts: T0 + offset, phase: 'during' as const,
+    ...(output !== undefined ? { output } : {}), ...(ok ? {} : { reason: 'exit code 1, expected 0' }),
+  });
+  record.probes.push(amp(2000, 'amplification 1.1x'), amp(4000, 'amplification <b>2.7x</b>', false), amp(6000, undefined));
+  const html = renderReportHtml(record);
+  assert.match(html, '<th>max latency</th><th>last output</th></tr>');
+  assert.match(html, '<td>amp</td><td class="n">3</td><td class="n fail">1</td><td class="n">40 ms</td><td class="n">40 ms</td>' +
+    '<td class="output"><code>amplification &lt;b&gt;2.7x&lt;/b&gt;</code></td></tr>');
+  assert.match(html, /<td>health<\/td><td class="n">24<\/td>(?:<td[^>]*>[^<]*<\/td>){3}<td class="output"><span class="note">–<\/span><\/td>/);
+  assert.not.match(html, '<b>2.7x</b>');
+  assert.is(count(html, ', output: amplification'), 2);
+  assert.match(html, '<title>amp (during) at 2.00 s: ok, 40 ms, value 0, output: amplification 1.1x</title>');
+  assert.match(html, '<title>amp (during) at 4.00 s: FAILED, 40 ms, value 1, exit code 1, expected 0, output: amplification &lt;b&gt;2.7x&lt;/b&gt;</title>');
+  const json = buildReportJson(record);
+  assert.equal(json.summary.probes.find((p) => p.probe === 'amp'),
+    { probe: 'amp', runs: 3, failures: 1, p50_ms: 40, max_ms: 40, last_output: 'amplification <b>2.7x</b>' });
+  assert.not.ok('last_output' in json.summary.probes[0]!);
+});
+
 test('buildReportJson: the record plus a per-probe summary', () => {
   const json = buildReportJson(haltedRecord());
   assert.is(json.id, 'run_halt02');

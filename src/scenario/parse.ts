@@ -1,7 +1,9 @@
 // Reads a scenario file (YAML, or JSON, which is YAML) into a typed Scenario, or reports every
 // problem it finds, each with its 1-based line and column, key path and what was expected.
 // YAML syntax errors are reported alone: the document they leave behind is not worth
-// checking. The keys are fixed everywhere (issue 6 describes the format).
+// checking. The keys are fixed everywhere (issue 6 describes the format). Environment
+// references in values (`${NAME:-default}`, interpolate.ts) are substituted before anything is
+// checked, so a substituted value is checked as if it had been written there.
 
 import { LineCounter, parseDocument, isMap, isScalar } from 'yaml';
 import type { HaltCondition, Scenario, ScenarioIssue, ScenarioProxy, SteadyState, Step } from './types.js';
@@ -12,10 +14,14 @@ import { optional, readProbe, readProbeList, unlessIssues } from './validate-pro
 import { readStep, type ReadStep, type StepContext } from './validate-steps.js';
 import { checkTimeline } from './validate-timeline.js';
 import { describeValue } from './duration.js';
+import { interpolate, type Env } from './interpolate.js';
 
 export interface ParseOptions {
   /** The URL of the server named `default`, unless the file defines one (from --url). */
   defaultServer: string;
+  /** What `${NAME}` references read. Absent: an empty environment, where only defaults apply;
+   *  never process.env implicitly, so a scenario posted to a server cannot read its secrets. */
+  env?: Env;
 }
 
 export interface ParseResult {
@@ -32,15 +38,22 @@ export function parseScenario(source: string, options: ParseOptions): ParseResul
   const c = new Checker(doc, lines);
   const syntax = [...doc.errors, ...doc.warnings];
   if (syntax.length > 0) {
+    const hinted = new Set<number>();
     for (const e of syntax) {
       const key = /^("[^"\n]*"|'[^'\n]*'|[^\s:,{}[\]]+)/.exec(source.slice(e.pos[0]))?.[1];
-      const message = e.code === 'DUPLICATE_KEY' && key !== undefined
+      let message = e.code === 'DUPLICATE_KEY' && key !== undefined
         ? `duplicate key ${key.startsWith('"') || key.startsWith("'") ? key : `'${key}'`}; a key may appear once in a mapping`
         : `invalid YAML: ${e.message}`;
+      const lineStart = source.lastIndexOf('\n', e.pos[0] - 1) + 1;
+      if (!hinted.has(lineStart) && unquotedFlowReference(source, lineStart)) {
+        hinted.add(lineStart);
+        message += '; inside { } or [ ], a value with ${...} must be quoted, like "${NAME:-default}"';
+      }
       c.reportAt(e.pos[0], '', message);
     }
     return finish(c, null);
   }
+  interpolate(c, doc, options.env ?? {});
   if (doc.contents === null || (isScalar(doc.contents) && doc.contents.value === null)) {
     c.reportAt(0, '', 'the file is empty; expected a mapping with at least title and timeline');
     return finish(c, null);
@@ -77,8 +90,24 @@ export function parseScenario(source: string, options: ParseOptions): ParseResul
   return finish(c, scenario);
 }
 
+/**
+ * Whether the line starting at `start` has an unquoted `${` right after a flow indicator or a
+ * key inside a flow collection, where `{` ends the plain scalar: the likeliest cause of a
+ * syntax error on a line that uses references.
+ */
+function unquotedFlowReference(source: string, start: number): boolean {
+  const end = source.indexOf('\n', start);
+  const line = source.slice(start, end < 0 ? undefined : end);
+  for (const m of line.matchAll(/(?:[[{,]|:\s)\s*\$\{/g)) {
+    const before = line.slice(0, m.index + 1);
+    const quotes = (before.match(/"/g)?.length ?? 0) + (before.match(/'/g)?.length ?? 0);
+    if (quotes % 2 === 0 && /[[{]/.test(before.replace(/\$\{[^}]*\}?/g, ''))) return true;
+  }
+  return false;
+}
+
 function finish(c: Checker, scenario: Scenario | null): ParseResult {
-  const issues = [...c.issues].sort((a, b) => a.line - b.line || a.column - b.column);
+  const issues = c.visibleIssues().sort((a, b) => a.line - b.line || a.column - b.column);
   return { scenario: issues.length > 0 ? null : scenario, issues };
 }
 

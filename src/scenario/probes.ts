@@ -3,8 +3,10 @@
 // - tcp: a connection within the timeout (value 'connected', or the error code / 'timeout');
 // - http: the status, a body regex and a latency bound (value: the status code). A fresh
 //   connection per probe (no keep-alive pool), so every probe measures what a new client sees;
-// - exec: a shell command's exit code and a stdout regex (value: the exit code). On timeout the
-//   whole process group is killed, so `sh -c 'sleep 60'` does not outlive the probe.
+// - exec: a shell command's exit code and a stdout regex (value: the exit code; output: the last
+//   non-empty line of stdout, so a script can report what it measured, like `amplification
+//   2.7x`). On timeout the whole process group is killed, so `sh -c 'sleep 60'` does not
+//   outlive the probe.
 // An optional AbortSignal ends a probe early (the run is stopping): value 'aborted', not ok.
 
 import { spawn } from 'node:child_process';
@@ -21,8 +23,11 @@ export interface ProbeOptions {
 
 const MAX_STDOUT = 64 * 1024;
 const MAX_BODY = 1024 * 1024;
+/** How much of the end of stdout is kept for `output` once MAX_STDOUT is reached. */
+const TAIL = 4096;
+const MAX_OUTPUT = 200;
 
-type Outcome = { ok: boolean; value: string | number; reason?: string };
+type Outcome = { ok: boolean; value: string | number; reason?: string; output?: string };
 
 export async function runProbe(probe: Probe, options: ProbeOptions = {}): Promise<ProbeResult> {
   const ts = (options.now ?? Date.now)();
@@ -41,13 +46,27 @@ export async function runProbe(probe: Probe, options: ProbeOptions = {}): Promis
   }
   const result: ProbeResult = { probe: probe.name, ok: outcome.ok, value: outcome.value, latencyMs: round(performance.now() - start), ts };
   if (!outcome.ok) result.reason = outcome.reason ?? 'failed';
+  if (outcome.output !== undefined) result.output = outcome.output;
   return result;
 }
 
-/** `12ms`-style one-liner for live output: `health ok 200 in 3.1ms`. */
+/**
+ * A one-liner for live output: `health ok 200 in 3.1ms`, `amp ok 0 in 40ms (amplification
+ * 1.1x)`. The output comes last, in parentheses, unless the reason already quotes it.
+ */
 export function describeProbe(result: ProbeResult): string {
   const head = `${result.probe} ${result.ok ? 'ok' : 'FAILED'} ${String(result.value)} in ${result.latencyMs}ms`;
-  return result.ok ? head : `${head}: ${result.reason ?? 'failed'}`;
+  const line = result.ok ? head : `${head}: ${result.reason ?? 'failed'}`;
+  const output = result.output;
+  return output === undefined || output === '' || (!result.ok && (result.reason ?? '').includes(output)) ? line : `${line} (${output})`;
+}
+
+/** The last non-empty line, trimmed and cut to MAX_OUTPUT characters; undefined if none. */
+export function lastLine(text: string): string | undefined {
+  const line = text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '').pop();
+  if (line === undefined) return undefined;
+  const chars = [...line];
+  return chars.length <= MAX_OUTPUT ? line : `${chars.slice(0, MAX_OUTPUT - 1).join('')}…`;
 }
 
 /** Splits `host:port`, `[v6]:port` or `:port` (loopback). */
@@ -121,10 +140,19 @@ function execProbe(probe: Extract<Probe, { kind: 'exec' }>, signal?: AbortSignal
     // Its own process group, so a timeout kills the shell and everything it started.
     const child = spawn(probe.command, { shell: true, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
+    // The end of stdout, kept past MAX_STDOUT: a script reports what it measured last.
+    let tail = '';
     let stderr = '';
     let killedFor: Outcome | null = null;
-    child.stdout.on('data', (d: Buffer) => { if (stdout.length < MAX_STDOUT) stdout += d.toString('utf8'); });
-    child.stderr.on('data', (d: Buffer) => { if (stderr.length < MAX_STDOUT) stderr += d.toString('utf8'); });
+    child.stdout.setEncoding('utf8');
+    child.stderr.setEncoding('utf8');
+    let whole = true;
+    child.stdout.on('data', (d: string) => {
+      if (stdout.length < MAX_STDOUT) stdout += d;
+      else whole = false;
+      tail = (tail + d).slice(-TAIL);
+    });
+    child.stderr.on('data', (d: string) => { if (stderr.length < MAX_STDOUT) stderr += d; });
     const killGroup = () => {
       try {
         if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
@@ -139,9 +167,11 @@ function execProbe(probe: Extract<Probe, { kind: 'exec' }>, signal?: AbortSignal
     let drainTimer: NodeJS.Timeout | undefined;
     let streamsOpen = 2;
     let settled = false;
-    const settle = (outcome: Outcome) => {
+    const settle = (result: Outcome) => {
       if (settled) return;
       settled = true;
+      const output = lastLine(whole ? stdout : tail);
+      const outcome = output === undefined ? result : { ...result, output };
       clearTimeout(timer);
       clearTimeout(drainTimer);
       stop();

@@ -138,7 +138,7 @@ function renderTimeline(rec: RunRecord): string {
   rec.probes.forEach((p, i) => {
     const px = x(probeOffsets[i] ?? 0);
     const py = ly(num(p.latencyMs));
-    const tip = `${p.probe} (${p.phase}) at ${fmtMs(probeOffsets[i] ?? 0)}: ${p.ok ? 'ok' : 'FAILED'}, ${fmtMs(num(p.latencyMs))}, value ${p.value}${p.reason ? `, ${p.reason}` : ''}`;
+    const tip = `${p.probe} (${p.phase}) at ${fmtMs(probeOffsets[i] ?? 0)}: ${p.ok ? 'ok' : 'FAILED'}, ${fmtMs(num(p.latencyMs))}, value ${p.value}${p.reason ? `, ${p.reason}` : ''}${p.output ? `, output: ${p.output}` : ''}`;
     const shape = p.ok
       ? `<circle cx="${px}" cy="${py}" r="4.5"/>`
       : `<path d="M${r1(px - 5)},${r1(py - 5)} L${r1(px + 5)},${r1(py + 5)} M${r1(px - 5)},${r1(py + 5)} L${r1(px + 5)},${r1(py - 5)}"/>`;
@@ -235,10 +235,11 @@ function renderProbeSummary(rec: RunRecord): string {
   const rows = summary.map((p) =>
     `<tr><td>${e(p.probe)}</td><td class="n">${e(p.runs)}</td>` +
     `<td class="n ${p.failures > 0 ? 'fail' : 'ok'}">${e(p.failures)}</td>` +
-    `<td class="n">${e(fmtMs(p.p50_ms))}</td><td class="n">${e(fmtMs(p.max_ms))}</td></tr>`,
+    `<td class="n">${e(fmtMs(p.p50_ms))}</td><td class="n">${e(fmtMs(p.max_ms))}</td>` +
+    `<td class="output">${p.last_output === undefined ? '<span class="note">–</span>' : `<code>${e(p.last_output)}</code>`}</td></tr>`,
   );
   return (
-    `<table id="probes"><thead><tr><th>probe</th><th>runs</th><th>failures</th><th>p50 latency</th><th>max latency</th></tr></thead>` +
+    `<table id="probes"><thead><tr><th>probe</th><th>runs</th><th>failures</th><th>p50 latency</th><th>max latency</th><th>last output</th></tr></thead>` +
     `<tbody>${rows.join('')}</tbody></table>`
   );
 }

@@ -49,6 +49,10 @@ export interface ProbeResult {
   latencyMs: number;
   /** Why it failed, in words; absent when ok. */
   reason?: string;
+  /** Exec probes: the last non-empty line of stdout, trimmed, at most 200 characters (cut
+   *  ones end in '…'), so that a probe script can report what it measured. Absent when there
+   *  is none, and for other kinds. */
+  output?: string;
   ts: number;
 }
 

@@ -21,9 +21,37 @@ export interface Fields {
 }
 
 export class Checker {
+  /** Every issue reported, including hidden ones (see `visibleIssues`), so that counting
+   *  issues tells a reader whether what it read is sound. */
   readonly issues: ScenarioIssue[] = [];
+  /** Substituted values (interpolate.ts): the text as written, and the number or boolean it
+   *  reads as where one is expected. */
+  private readonly sources = new WeakMap<object, { source: string; typed: number | boolean | undefined }>();
+  /** Values whose substitution failed: that failure is their one visible issue. */
+  private readonly failed = new WeakSet<object>();
+  private readonly hidden = new WeakSet<ScenarioIssue>();
 
   constructor(private readonly doc: Document, private readonly lines: LineCounter) {}
+
+  substituted(node: Scalar, source: string, typed: number | boolean | undefined): void {
+    this.sources.set(node, { source, typed });
+  }
+
+  unresolved(node: Scalar): void {
+    this.failed.add(node);
+  }
+
+  /** A scalar's value where a number or boolean is expected: a substituted string that reads
+   *  as one counts as one (`"${LAT:-200}"` is 200 there). */
+  typed(node: YamlNode): unknown {
+    if (!isScalar(node)) return undefined;
+    return this.sources.get(node)?.typed ?? node.value;
+  }
+
+  /** The issues to show: an unsubstituted value's own checks are noise after its failure. */
+  visibleIssues(): ScenarioIssue[] {
+    return this.issues.filter((issue) => !this.hidden.has(issue));
+  }
 
   /** Follows an alias to the node it names. */
   resolve(node: YamlNode): YamlNode {
@@ -46,7 +74,11 @@ export class Checker {
   }
 
   report(node: YamlNode, path: string, message: string, fallback?: YamlNode): void {
-    this.issues.push({ ...this.position(node, fallback), path, message });
+    const key = isScalar(node) ? node : null;
+    const from = key === null ? undefined : this.sources.get(key)?.source;
+    const issue = { ...this.position(node, fallback), path, message: from === undefined ? message : `${message} (substituted from ${JSON.stringify(from)})` };
+    this.issues.push(issue);
+    if (key !== null && this.failed.has(key)) this.hidden.add(issue);
   }
 
   reportAt(offset: number, path: string, message: string): void {
@@ -58,16 +90,18 @@ export class Checker {
 export const child = (path: string, key: string): string => (path === '' ? key : `${path}.${key}`);
 export const item = (path: string, index: number): string => `${path}[${index}]`;
 
-/** A JS value of a node, for messages and free-form attributes. */
+/** A JS value of a node, for free-form attributes (where a substituted number counts as one). */
 export function plain(c: Checker, node: YamlNode): unknown {
   const target = c.resolve(node);
   if (target === null || target === undefined) return null;
-  if (isScalar(target)) return target.value;
+  if (isScalar(target)) return c.typed(target);
   return (target as { toJSON(): unknown }).toJSON();
 }
 
+/** The value as written (after substitution), for messages. */
 function describeNode(c: Checker, node: YamlNode): string {
-  return describeValue(plain(c, node));
+  const target = c.resolve(node);
+  return describeValue(isScalar(target) ? target.value : plain(c, target));
 }
 
 /**
@@ -130,14 +164,15 @@ export function text(c: Checker, node: YamlNode, path: string, what = 'a non-emp
 
 export function bool(c: Checker, node: YamlNode, path: string): boolean | undefined {
   const target = c.resolve(node);
-  if (isScalar(target) && typeof target.value === 'boolean') return target.value;
+  const value = c.typed(target);
+  if (typeof value === 'boolean') return value;
   c.report(target, path, `expected true or false, got ${describeNode(c, target)}`);
   return undefined;
 }
 
 export function integer(c: Checker, node: YamlNode, path: string, min: number, max: number): number | undefined {
   const target = c.resolve(node);
-  const value = isScalar(target) ? target.value : undefined;
+  const value = c.typed(target);
   if (typeof value === 'number' && Number.isInteger(value) && value >= min && value <= max) return value;
   c.report(target, path, `expected an integer from ${min} to ${max}, got ${describeNode(c, target)}`);
   return undefined;
@@ -146,7 +181,7 @@ export function integer(c: Checker, node: YamlNode, path: string, min: number, m
 /** A probability: a number from 0 to 1. */
 export function fraction(c: Checker, node: YamlNode, path: string): number | undefined {
   const target = c.resolve(node);
-  const value = isScalar(target) ? target.value : undefined;
+  const value = c.typed(target);
   if (typeof value === 'number' && value >= 0 && value <= 1) return value;
   c.report(target, path, `expected a number from 0 to 1, got ${describeNode(c, target)}`);
   return undefined;
