@@ -6,6 +6,9 @@ export interface CliIO {
   out(text: string): void;
   err(text: string): void;
   env: Record<string, string | undefined>;
+  /** Present when `out` writes to a terminal (live displays are drawn only then); columns is
+   *  its current width, when known. */
+  tty?: { columns?: number };
 }
 
 /** A toxic object as the server returns it (Toxiproxy's shape). */

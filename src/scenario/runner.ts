@@ -62,6 +62,8 @@ export interface RunOptions {
    *  timeline started (epoch ms), or a step fired or reverted. */
   onTimelineStart?: (at: number) => void;
   onStep?: (event: StepProgress) => void;
+  /** Every probe result as it is recorded, whatever its phase (not the ones cut short). */
+  onProbe?: (result: RecordedProbe) => void;
   /** Epoch-ms clock for startedAt, endedAt and probe timestamps. Default Date.now. */
   now?: () => number;
 }
@@ -93,7 +95,11 @@ export async function runScenario(scenario: Scenario, options: RunOptions): Prom
    *  not a measurement, so it is not recorded. */
   const probe = async (p: Probe, phase: ProbePhase, signal: AbortSignal = stopper.signal) => {
     const result = await runProbe(p, { signal, now });
-    if (!(signal.aborted && result.value === 'aborted')) probes.push({ ...result, phase });
+    if (!(signal.aborted && result.value === 'aborted')) {
+      const recorded: RecordedProbe = { ...result, phase };
+      probes.push(recorded);
+      options.onProbe?.(recorded);
+    }
     return result;
   };
   const deviated = (reason: string) => { deviation ??= reason; };
@@ -156,7 +162,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions): Prom
     if (stopper.signal.aborted) return;
 
     t0 = performance.now();
-    say(`timeline starts: ${scenario.timeline.length} steps over ${(scenario.durationMs / 1000).toFixed(3)}s`);
+    say(`timeline starts: ${scenario.timeline.length} ${scenario.timeline.length === 1 ? 'step' : 'steps'} over ${(scenario.durationMs / 1000).toFixed(3)}s`);
     options.onTimelineStart?.(now());
     const watching = new AbortController();
     const watchSignal = AbortSignal.any([watching.signal, stopper.signal]);
