@@ -1,7 +1,9 @@
 // `faultline validate` and `faultline run --dry-run` (and the wiring of `run` itself) as a
 // child process: exact output lines and exit codes (0 ok, 3 invalid). The dry run must not
-// send a single request: its default server is a capture server that counts them.
+// send a single request: its default server is a capture server that counts them. A run cut
+// short by SIGINT rolls back and is still stored.
 
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
@@ -11,7 +13,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { cli } from './_helpers/cli.js';
+import { CLI, cli } from './_helpers/cli.js';
+import { echoServer, startServer } from './_helpers/net.js';
+import { waitFor } from './_helpers/persistence.js';
 
 const FIXTURES = fileURLToPath(new URL('../../test/fixtures/scenarios/', import.meta.url));
 const fixture = (name: string) => join(FIXTURES, name);
@@ -171,6 +175,49 @@ test("run (no dry run) reaches the runner and its exit code reaches the process:
     assert.is(r.code, 4, `stdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
     assert.match(r.stdout, /embedded server at http:\/\/127\.0\.0\.1:\d+/);
   } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('run: SIGINT rolls back, then the aborted run is still stored on the server', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'faultline-scenario-'));
+  const upstream = await echoServer();
+  const server = await startServer();
+  let child: ReturnType<typeof spawn> | null = null;
+  try {
+    await server.proxy('int-db', upstream.address);
+    const file = join(dir, 'long.yaml');
+    await writeFile(file, [
+      'title: Interrupted',
+      `proxies: [{name: int-db, upstream: "${upstream.address}"}]`,
+      'timeline:',
+      '  - {at: 0s, toxic: {proxy: int-db, name: lat, type: latency, attributes: {latency: 5}}, for: 60s}',
+      '',
+    ].join('\n'));
+    const proc = spawn(process.execPath, [CLI, 'run', file, '--url', server.url], { stdio: ['ignore', 'pipe', 'pipe'] });
+    child = proc;
+    let stdout = '';
+    let stderr = '';
+    proc.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
+    proc.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    const exited = once(proc, 'exit');
+    await waitFor(() => server.collection.get('int-db')!.listToxics().length === 1, 10_000, 'the toxic');
+    proc.kill('SIGINT');
+    const [code] = await exited;
+    assert.is(code, 2, stdout + stderr);
+    assert.is(stderr, 'faultline: SIGINT received, rolling back\n');
+    const id = /^run ([\w-]+): aborted \(exit 2\)$/m.exec(stdout)?.[1];
+    assert.ok(id !== undefined, stdout);
+    assert.is(stdout.trimEnd().split('\n').at(-1), `report: faultline report ${id} --url ${server.url}`);
+    assert.equal(server.collection.get('int-db')!.listToxics(), []);
+    const rec = (await server.api('GET', `/scenarios/runs/${id}`)).json;
+    assert.equal([rec.origin, rec.status, rec.exit_code, rec.rollback], ['cli', 'aborted', 2, { ok: true, errors: [] }]);
+    assert.equal(rec.windows.map((w: any) => [w.proxy, w.toxic]), [['int-db', 'lat']]);
+    assert.ok(rec.windows[0].to_ms <= rec.ended_at - rec.started_at, 'the window closes by the end of the run');
+  } finally {
+    if (child !== null && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await server.close();
+    await upstream.close();
     await rm(dir, { recursive: true, force: true });
   }
 });

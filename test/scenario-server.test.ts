@@ -6,7 +6,7 @@
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { echoServer, startServer, type TestServer, type Upstream } from './_helpers/net.js';
+import { connect, echoServer, readBytes, startServer, type TestServer, type Upstream } from './_helpers/net.js';
 import { tempDir } from './_helpers/persistence.js';
 import { until, watch } from './_helpers/ws.js';
 
@@ -68,6 +68,8 @@ test('a run starts with 201, shows running, then held with its steps, probes, wi
     assert.equal([w.proxy, w.toxic, w.type, w.stream], ['sr-db', 'lat', 'latency', 'downstream']);
     assert.ok(w.to_ms - w.from_ms >= 250 && w.to_ms - w.from_ms < 1500, `window ${w.from_ms}..${w.to_ms}`);
     assert.equal(done.event_counts.map((c: any) => c.step), [0, 1]);
+    assert.is(done.origin, 'server');
+    assert.equal(done.observed, { default: { source: 'events', events_url: `${server.url}/events?since=${done.started_at}&until=${done.ended_at + 1}`, events: 2 } });
 
     const list = await server.api('GET', '/scenarios/runs');
     assert.is(list.status, 200);
@@ -75,6 +77,12 @@ test('a run starts with 201, shows running, then held with its steps, probes, wi
     // The run created the proxy, so the rollback removed it.
     assert.is((await server.api('GET', '/proxies/sr-db')).status, 404);
     assert.is((await server.api('GET', '/scenarios/runs/nope')).json.code, 'ERR_RUN_NOT_FOUND');
+    // The dashboard's "open report": the same self-contained HTML as `faultline report` writes.
+    const report = await server.api('GET', `/scenarios/runs/${run.id}/report`);
+    assert.is(report.status, 200);
+    assert.is(report.headers.get('content-type'), 'text/html; charset=utf-8');
+    assert.ok(report.text.startsWith('<!doctype html>') && report.text.includes('Short latency') && report.text.includes('held'), report.text.slice(0, 200));
+    assert.is((await server.api('GET', '/scenarios/runs/nope/report')).status, 404);
     const again = await server.api('DELETE', `/scenarios/runs/${run.id}`);
     assert.equal([again.status, again.json.code], [409, 'ERR_RUN_FINISHED']);
     assert.is((await server.api('DELETE', '/scenarios/runs/nope')).status, 404);
@@ -198,6 +206,53 @@ test('closing the server aborts running runs and rolls them back', async () => {
     }
   } finally {
     await dir.remove();
+  }
+});
+
+/** Waits for a toxic on the proxy, then sends `n` one-byte round trips over one connection. */
+async function chatter(server: TestServer, proxy: string, port: number, n: number): Promise<void> {
+  await until(() => (server.collection.get(proxy)?.listToxics().length ?? 0) > 0, 3000, () => `a toxic on ${proxy}`);
+  const socket = await connect(port);
+  for (let i = 0; i < n; i++) {
+    socket.write('x');
+    await readBytes(socket, 1);
+  }
+  socket.destroy();
+}
+
+test('a run that drives another server reads it over its API; rate-limit summaries after the end still count', async () => {
+  const a = await startServer();
+  const b = await startServer();
+  try {
+    const portA = await a.proxy('sr-own', upstream.address);
+    const portB = await b.proxy('sr-far', upstream.address);
+    const text = [
+      'title: Far and near',
+      `servers: {edge: "${b.url}"}`,
+      `proxies: [{name: sr-own, upstream: "${upstream.address}"}, {name: sr-far, upstream: "${upstream.address}", server: edge}]`,
+      'timeline:',
+      '  - {at: 0s, toxic: {proxy: sr-own, name: bits, type: corrupt, attributes: {probability: 1}}, for: 800ms}',
+      '  - {at: 100ms, toxic: {proxy: sr-far, name: bits, type: corrupt, attributes: {probability: 1}}, for: 700ms}',
+      '',
+    ].join('\n');
+    const id = (await a.api('POST', '/scenarios/runs', { scenario: text })).json.id;
+    await until(() => (b.collection.get('sr-far')?.listToxics().length ?? 0) > 0, 3000, () => 'the far toxic');
+    // Past the bus's 50 events a second per toxic: the rest is folded into a summary, sent
+    // once a second, so it may well come after the run has ended.
+    await Promise.all([chatter(a, 'sr-own', portA, 120), chatter(b, 'sr-far', portB, 120)]);
+    const done = await waitStatus(a, id, (s) => s !== 'running', 8000);
+    assert.is(done.status, 'held', done.reason);
+    assert.equal(done.event_counts, [{ step: 0, counts: {} }, { step: 1, counts: { corrupted: 240 } }]);
+    const window = async (server: TestServer, proxy: string) => {
+      const ts = async (kind: string) => (await server.api('GET', `/events?kind=${kind}&proxy=${proxy}`)).json.events[0].ts - done.started_at;
+      return [proxy, await ts('toxic:added'), await ts('toxic:removed')];
+    };
+    assert.equal(done.windows.map((w: any) => [w.proxy, w.from_ms, w.to_ms]), [await window(a, 'sr-own'), await window(b, 'sr-far')]);
+    assert.equal([done.observed.default.source, done.observed.edge.source], ['events', 'events']);
+    assert.is(done.observed.edge.events_url, `${b.url}/events?since=${done.started_at}&until=${done.ended_at + 1}`);
+  } finally {
+    await a.close();
+    await b.close();
   }
 });
 

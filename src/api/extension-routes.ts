@@ -1,9 +1,10 @@
 // faultline's extensions to the API: the toxic catalog, the event log, live connections,
-// game-day runs and metrics. Toxiproxy's clients never call these, so their shapes are ours.
+// game-day runs (started here, or finished elsewhere and stored with PUT) and metrics. Toxiproxy's clients never call these, so their shapes are ours.
 
 import { badBody, ERRORS, FaultlineError } from '../errors.js';
 import type { AnyToxicDefinition } from '../toxic.js';
 import type { Route } from './route-types.js';
+import { runRecordInput } from './run-record-input.js';
 
 export const EXTENSION_ROUTES: readonly Route[] = [
   {
@@ -61,6 +62,24 @@ export const EXTENSION_ROUTES: readonly Route[] = [
       const record = await api.runs.get(req.params.id!);
       if (record === null) throw new FaultlineError('ERR_RUN_NOT_FOUND');
       return { status: 200, json: record };
+    },
+  },
+  {
+    // The HTML report, for the dashboard's "open report" (the CLI renders the same locally).
+    method: 'GET', path: '/scenarios/runs/:id/report',
+    async handle(api, req) {
+      const html = await api.runs.report(req.params.id!);
+      if (html === null) throw new FaultlineError('ERR_RUN_NOT_FOUND');
+      return { status: 200, type: 'text/html; charset=utf-8', text: html };
+    },
+  },
+  {
+    // Stores a finished run's record from a client (`faultline run`), so reports find it here.
+    method: 'PUT', path: '/scenarios/runs/:id',
+    async handle(api, req) {
+      const record = runRecordInput(req.body(), req.params.id!);
+      const outcome = await api.runs.put(record);
+      return { status: outcome === 'created' ? 201 : 200, json: record };
     },
   },
   {

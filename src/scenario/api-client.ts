@@ -34,6 +34,20 @@ export interface ToxicBody {
   ttl?: number;
 }
 
+/** One row of a server's event log, as GET /events returns it. */
+export interface EventJson {
+  id: string;
+  /** Epoch ms. */
+  ts: number;
+  kind: string;
+  proxy?: string;
+  toxic?: string;
+  type?: string;
+  stream?: string;
+  action?: string;
+  detail?: Record<string, unknown>;
+}
+
 export class ApiError extends Error {
   /** The HTTP status, or null when the server could not be reached or timed out. */
   readonly status: number | null;
@@ -125,6 +139,17 @@ export class ScenarioApi {
 
   removeToxic(proxy: string, toxic: string, timeoutMs?: number): Promise<void> {
     return this.request<void>('DELETE', `/proxies/${seg(proxy)}/toxics/${seg(toxic)}`, undefined, timeoutMs);
+  }
+
+  /** One page of GET /events (newest first); `next` is the cursor of the older page. */
+  events(query: Record<string, string | number>, timeoutMs?: number): Promise<{ events: EventJson[]; next: string | null }> {
+    const qs = new URLSearchParams(Object.entries(query).map(([k, v]) => [k, String(v)]));
+    return this.request('GET', `/events?${qs}`, undefined, timeoutMs);
+  }
+
+  /** Stores a finished run's record (PUT /scenarios/runs/{id}). */
+  async putRun(record: { id: string }, timeoutMs?: number): Promise<void> {
+    await this.request<unknown>('PUT', `/scenarios/runs/${seg(record.id)}`, record, timeoutMs);
   }
 }
 

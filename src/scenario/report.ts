@@ -2,20 +2,13 @@
 // JSON report written next to the HTML one: the record itself, plus a computed summary (per-probe
 // statistics, step timing) so that a reader of the JSON does not have to recompute them.
 
+import type { FaultWindow } from './record.js';
 import type { RecordedProbe } from './runner.js';
 import type { StepRecord } from './timeline.js';
 
-export type RunRecordStatus = 'running' | 'held' | 'deviated' | 'halted' | 'error' | 'aborted' | 'not_started';
+export type { FaultWindow } from './record.js';
 
-/** A fault window: when one toxic the run added was active, in ms from started_at. */
-export interface FaultWindow {
-  proxy: string;
-  toxic: string;
-  type: string;
-  stream: string;
-  from_ms: number;
-  to_ms: number;
-}
+export type RunRecordStatus = 'running' | 'held' | 'deviated' | 'halted' | 'error' | 'aborted' | 'not_started';
 
 export interface RunRecord {
   id: string;
@@ -46,6 +39,8 @@ export interface ProbeSummary {
   failures: number;
   p50_ms: number | null;
   max_ms: number | null;
+  /** The output of the latest result that recorded one (exec probes); absent if none did. */
+  last_output?: string;
 }
 
 export interface ReportJson extends RunRecord {
@@ -62,7 +57,7 @@ function median(sorted: readonly number[]): number | null {
   return sorted[Math.floor((sorted.length - 1) / 2)] ?? null;
 }
 
-/** Per probe name, in first-seen order: runs, failures, p50 and max latency. */
+/** Per probe name, in first-seen order: runs, failures, p50 and max latency, last output. */
 export function summarizeProbes(probes: readonly RecordedProbe[]): ProbeSummary[] {
   const byName = new Map<string, RecordedProbe[]>();
   for (const p of probes) {
@@ -72,12 +67,14 @@ export function summarizeProbes(probes: readonly RecordedProbe[]): ProbeSummary[
   }
   return [...byName].map(([probe, list]) => {
     const latencies = list.map((p) => p.latencyMs).filter((n) => Number.isFinite(n)).sort((a, b) => a - b);
+    const lastOutput = list.map((p) => p.output).filter((o): o is string => typeof o === 'string' && o !== '').pop();
     return {
       probe,
       runs: list.length,
       failures: list.filter((p) => !p.ok).length,
       p50_ms: median(latencies),
       max_ms: latencies.length === 0 ? null : (latencies[latencies.length - 1] ?? null),
+      ...(lastOutput !== undefined ? { last_output: lastOutput } : {}),
     };
   });
 }
@@ -96,5 +93,26 @@ export function buildReportJson(record: RunRecord): ReportJson {
       },
       rollback_ok: record.rollback === null ? null : record.rollback.ok,
     },
+  };
+}
+
+function isRunRecord(value: unknown): value is RunRecord {
+  if (typeof value !== 'object' || value === null) return false;
+  const v = value as Record<string, unknown>;
+  return typeof v.id === 'string' && typeof v.status === 'string' && Array.isArray(v.steps) && Array.isArray(v.probes);
+}
+
+/** A record as a server returns it, with the fields older records may lack filled in; throws
+ *  when it is not a run record at all. */
+export function asRunRecord(raw: unknown, id: string): RunRecord {
+  if (!isRunRecord(raw)) throw new Error(`unexpected response for run ${id}: not a run record`);
+  return {
+    ...raw,
+    windows: Array.isArray(raw.windows) ? raw.windows : [],
+    event_counts: Array.isArray(raw.event_counts) ? raw.event_counts : [],
+    rollback: raw.rollback ?? null,
+    scenario: typeof raw.scenario === 'string' ? raw.scenario : '',
+    title: typeof raw.title === 'string' ? raw.title : raw.id,
+    reason: typeof raw.reason === 'string' ? raw.reason : '',
   };
 }

@@ -1,33 +1,27 @@
 // Game-day runs on the server itself (POST /scenarios/runs), so a run outlives the client that
 // started it and the dashboard can launch and watch it. The run drives this very server over
 // its REST API (`default` is the server's own URL), exactly as `faultline run` would.
-// Each run is stored when it starts and again when it ends; while it runs, a bus listener notes
-// the toxics added and removed on the scenario's proxies and the faults they inject, from which
-// the record's fault `windows` and per-step `event_counts` are built at the end. Aborting a run
-// (DELETE, or the server closing) rolls it back before its final record is written.
+// Each run is stored when it starts and again when it ends. While it runs, a bus listener
+// sees what this server does to the scenario's proxies (exact, with or without an event log);
+// other servers the scenario drives are read over their API after the run (observe.ts). The
+// record's windows and event counts are built from both (record.ts). Aborting a run (DELETE,
+// or the server closing) rolls it back before its final record is written.
+// Runs from `faultline run` are stored here too, finished, with PUT (`put`).
 
 import { nanoid } from 'nanoid';
 import { FaultlineError } from '../errors.js';
 import type { BusEvents, EventBus, ScenarioEvent } from '../events/bus.js';
 import type { RunStore, RunSummary, StoredRun } from '../store/run-repo.js';
-import { serverOf } from './actions.js';
+import { ScenarioApi } from './api-client.js';
+import { observeServers, watchBus } from './observe.js';
 import { parseScenario } from './parse.js';
-import { runScenario, type RecordedProbe, type RunStatus, type StepRecord } from './runner.js';
+import { renderReportHtml } from './report-html.js';
+import { asRunRecord } from './report.js';
+import { newRecord, proxiesByServer, settle, withEvidence, type Observation, type RunRecord, type Seen } from './record.js';
+import { runScenario } from './runner.js';
 import type { Scenario } from './types.js';
 
-export interface FaultWindow { proxy: string; toxic: string; type: string; stream: string; from_ms: number; to_ms: number }
-
-/** What GET /scenarios/runs/{id} serves and `faultline report` reads. */
-export interface RunRecord extends StoredRun {
-  status: 'running' | RunStatus;
-  steps: StepRecord[];
-  probes: RecordedProbe[];
-  rollback: { ok: boolean; errors: string[] } | null;
-  /** When each toxic the run added was active, in ms from started_at. */
-  windows: FaultWindow[];
-  /** Fault events (action -> count) between each step firing and the next. */
-  event_counts: Array<{ step: number; counts: Record<string, number> }>;
-}
+export type { FaultWindow, RunRecord } from './record.js';
 
 export interface RunManagerOptions {
   bus: EventBus;
@@ -36,20 +30,17 @@ export interface RunManagerOptions {
   store: RunStore;
   /** Added to every toxic's ttl beyond its planned end (the runner's default when absent). */
   graceMs?: number;
+  /** Whether this server keeps an event log, so a record can link to its events. Default true. */
+  eventLog?: boolean;
 }
 
 export const INTERRUPTED_REASON = 'interrupted: the server stopped during the run (the toxics it added expire by their ttl)';
 
-
 interface Live { record: RunRecord; controller: AbortController; done: Promise<void> }
-interface Seen {
-  faults: Array<{ ts: number; proxy: string; action: string; count: number }>;
-  toxics: Array<{ ts: number; added: boolean; proxy: string; toxic: string; type: string; stream: string }>;
-}
 
 export class RunManager {
   private readonly live = new Map<string, Live>();
-  private closed = false;
+  private readonly closing = new AbortController();
 
   constructor(private readonly options: RunManagerOptions) {}
 
@@ -59,16 +50,12 @@ export class RunManager {
   }
 
   async start(text: string): Promise<{ record: RunRecord } | { issues: string[] }> {
-    if (this.closed) throw new FaultlineError('ERR_INTERNAL', 'the server is closing');
+    if (this.closing.signal.aborted) throw new FaultlineError('ERR_INTERNAL', 'the server is closing');
     const { scenario, issues } = parseScenario(text, { defaultServer: this.options.url() });
     if (scenario === null) {
       return { issues: issues.map((i) => `${i.line}:${i.column}: ${i.path === '' ? '' : `${i.path}: `}${i.message}`) };
     }
-    const record: RunRecord = {
-      id: nanoid(), title: scenario.title, scenario: text, status: 'running', exit_code: null, reason: '',
-      started_at: Date.now(), ended_at: null, duration_ms: scenario.durationMs,
-      steps: [], probes: [], rollback: null, windows: [], event_counts: [],
-    };
+    const record = newRecord({ id: nanoid(), origin: 'server', scenario, text, startedAt: Date.now() });
     await this.options.store.save(record);
     const controller = new AbortController();
     const live: Live = { record, controller, done: Promise.resolve() };
@@ -76,6 +63,15 @@ export class RunManager {
     this.emit('scenario:started', record, { duration_ms: record.duration_ms });
     live.done = this.execute(scenario, record, controller.signal).finally(() => this.live.delete(record.id));
     return { record: { ...record } };
+  }
+
+  /** Stores a finished run's record sent by a client (`faultline run`; the API checked its
+   *  fields), as origin `cli`. */
+  async put(record: { id: string } & Record<string, unknown>): Promise<'created' | 'replaced'> {
+    if (this.live.has(record.id)) throw new FaultlineError('ERR_RUN_RUNNING');
+    const existed = (await this.options.store.get(record.id)) !== null;
+    await this.options.store.save({ ...record, origin: 'cli' } as unknown as StoredRun);
+    return existed ? 'replaced' : 'created';
   }
 
   async list(): Promise<RunSummary[]> {
@@ -86,6 +82,12 @@ export class RunManager {
     const live = this.live.get(id);
     if (live !== undefined) return { ...live.record };
     return (await this.options.store.get(id)) as RunRecord | null;
+  }
+
+  /** The run's self-contained HTML report, as `faultline report` writes it (null: no such run). */
+  async report(id: string): Promise<string | null> {
+    const record = await this.get(id);
+    return record === null ? null : renderReportHtml(asRunRecord(record, id));
   }
 
   async abort(id: string): Promise<'aborted' | 'finished' | 'not_found'> {
@@ -100,7 +102,7 @@ export class RunManager {
 
   /** Aborts every running run and waits for their rollbacks and final records. */
   async close(): Promise<void> {
-    this.closed = true;
+    this.closing.abort();
     const running = [...this.live.values()];
     for (const live of running) live.controller.abort();
     await Promise.all(running.map((live) => live.done));
@@ -108,46 +110,50 @@ export class RunManager {
 
   private async execute(scenario: Scenario, record: RunRecord, signal: AbortSignal): Promise<void> {
     const url = this.options.url();
-    const names = proxiesOf(scenario);
-    const seen: Seen = { faults: [], toxics: [] };
-    const { bus } = this.options;
-    const stops = [
-      bus.on('fault:injected', (e) => { if (names.has(e.proxy)) seen.faults.push({ ts: e.ts, proxy: e.proxy, action: e.action, count: 1 }); }),
-      bus.on('fault:folded', (e) => { if (names.has(e.proxy)) seen.faults.push({ ts: e.ts, proxy: e.proxy, action: e.action, count: e.count }); }),
-      bus.on('state:changed', (e) => {
-        if (!('toxic' in e) || !names.has(e.proxy) || e.kind === 'toxic:updated') return;
-        const body = 'body' in e ? e.body : {};
-        seen.toxics.push({
-          ts: e.ts, added: e.kind === 'toxic:added', proxy: e.proxy, toxic: e.toxic,
-          type: String(body.type ?? ''), stream: String(body.stream ?? ''),
-        });
-      }),
-    ];
-    let t0 = record.started_at;
+    const byServer = proxiesByServer(scenario);
+    const own = [...byServer].filter(([server]) => scenario.servers[server] === url);
+    const watch = watchBus(this.options.bus, new Set(own.flatMap(([, names]) => [...names])));
+    let t0: number | null = null;
+    // The live record stays `running` until its evidence is in, so a reader never sees a
+    // verdict without its windows and counts.
+    const final: RunRecord = { ...record };
     try {
-      const result = await runScenario(scenario, {
+      settle(final, await runScenario(scenario, {
         out: () => {},
         onTimelineStart: (at) => { t0 = at; },
         onStep: (e) => this.emit('scenario:step', record, { step: e.step, kind: e.kind, revert: e.revert, ok: e.ok, detail: e.detail }),
         signal, now: Date.now, ...(this.options.graceMs !== undefined ? { graceMs: this.options.graceMs } : {}),
-      });
-      Object.assign(record, {
-        status: result.status, exit_code: result.exitCode, reason: result.reason, ended_at: result.endedAt,
-        steps: result.steps, probes: result.probes, rollback: result.rollback,
-      });
+      }));
     } catch (err) {
-      Object.assign(record, { status: 'error', exit_code: 1, reason: `runner failed: ${(err as Error).message}`, ended_at: Date.now() });
-    } finally {
-      for (const stop of stops) stop();
+      Object.assign(final, { status: 'error', exit_code: 1, reason: `runner failed: ${(err as Error).message}`, ended_at: Date.now() });
     }
-    record.windows = windowsOf(scenario, record, t0, seen, url);
-    record.event_counts = countsOf(record, t0, seen);
+    const end = final.ended_at ?? Date.now();
+    await watch.stop(end, this.closing.signal);
+    const observations = new Map<string, Observation>();
+    for (const [server, names] of own) observations.set(server, this.ownObservation(watch.seen, names, record.started_at, end));
+    const others = [...byServer].filter(([server]) => !observations.has(server) && scenario.servers[server] !== undefined);
+    if (others.length > 0 && final.steps.length > 0) {
+      const targets = others.map(([server, names]) => ({ server, api: new ScenarioApi(server, scenario.servers[server]!), proxies: [...names] }));
+      for (const [server, o] of await observeServers(targets, record.started_at, end, { healed: final.rollback?.ok !== false })) {
+        observations.set(server, o);
+      }
+    }
+    Object.assign(record, withEvidence(final, scenario, t0, observations));
     try {
       await this.options.store.save(record);
     } catch (err) {
-      bus.warn(`cannot store the record of scenario run ${record.id}: ${(err as Error).message}`, { run: record.id });
+      this.options.bus.warn(`cannot store the record of scenario run ${record.id}: ${(err as Error).message}`, { run: record.id });
     }
     this.emit('scenario:finished', record, { status: record.status, exit_code: record.exit_code ?? 1, reason: record.reason });
+  }
+
+  private ownObservation(all: Seen, names: ReadonlySet<string>, since: number, end: number): Observation {
+    const seen: Seen = { faults: all.faults.filter((f) => names.has(f.proxy)), toxics: all.toxics.filter((t) => names.has(t.proxy)) };
+    const events_url = `${this.options.url()}/events?since=${since}&until=${end + 1}`;
+    return {
+      seen,
+      observed: { source: 'events', ...(this.options.eventLog !== false ? { events_url } : {}), events: seen.faults.length + seen.toxics.length },
+    };
   }
 
   private emit<K extends 'scenario:started' | 'scenario:step' | 'scenario:finished'>(
@@ -155,70 +161,6 @@ export class RunManager {
   ): void {
     this.options.bus.emit(kind, { id: nanoid(), ts: Date.now(), run: record.id, title: record.title, ...fields } as BusEvents[K]);
   }
-}
-
-/** Every proxy the scenario names: ensured ones and those its steps touch. */
-function proxiesOf(scenario: Scenario): Set<string> {
-  const names = new Set(scenario.proxies.map((p) => p.name));
-  for (const { action: a } of scenario.timeline) {
-    if (a.kind === 'toxic' || a.kind === 'update_toxic' || a.kind === 'remove_toxic') names.add(a.proxy);
-    else if (a.kind === 'proxy') names.add(a.name);
-    else if (a.kind === 'heal' && a.proxy !== null) names.add(a.proxy);
-  }
-  return names;
-}
-
-/**
- * Fault windows. On this server the bus saw each toxic added and removed (partition cuts
- * included), so those times are exact; a toxic step on another server gets its window from
- * the steps: from its firing to its revert, a later remove or heal of it, or the run's end.
- */
-function windowsOf(scenario: Scenario, record: RunRecord, t0: number, seen: Seen, url: string): FaultWindow[] {
-  const end = record.ended_at ?? Date.now();
-  const rel = (ts: number) => Math.max(0, Math.round(ts - record.started_at));
-  const windows: Array<FaultWindow & { at: number }> = [];
-  const removals = seen.toxics.filter((t) => !t.added);
-  for (const added of seen.toxics.filter((t) => t.added)) {
-    const removed = removals.find((r) => r.proxy === added.proxy && r.toxic === added.toxic && r.ts >= added.ts);
-    if (removed !== undefined) removals.splice(removals.indexOf(removed), 1);
-    windows.push({
-      proxy: added.proxy, toxic: added.toxic, type: added.type, stream: added.stream,
-      from_ms: rel(added.ts), to_ms: rel(removed?.ts ?? end), at: added.ts,
-    });
-  }
-  for (const step of record.steps) {
-    const a = scenario.timeline.find((s) => s.index === step.index);
-    if (a === undefined || a.action.kind !== 'toxic' || !step.ok) continue;
-    if (scenario.servers[serverOf(scenario, a.action.proxy)] === url) continue;
-    const { proxy, name } = a.action;
-    const from = t0 + step.firedAtMs;
-    const ends = [end, ...(a.forMs !== null ? [t0 + a.atMs + a.forMs] : [])];
-    for (const later of record.steps) {
-      const b = scenario.timeline.find((s) => s.index === later.index)?.action;
-      const hits = b !== undefined && ((b.kind === 'remove_toxic' && b.proxy === proxy && b.toxic === name) ||
-        (b.kind === 'heal' && (b.proxy === null || b.proxy === proxy)));
-      if (hits && t0 + later.firedAtMs > from) ends.push(t0 + later.firedAtMs);
-    }
-    windows.push({
-      proxy, toxic: name, type: a.action.type, stream: a.action.stream,
-      from_ms: rel(from), to_ms: rel(Math.min(...ends)), at: from,
-    });
-  }
-  return windows.sort((x, y) => x.at - y.at).map(({ at: _at, ...w }) => w);
-}
-
-/** Fault events on the scenario's proxies, by action, from each step's firing to the next's. */
-function countsOf(record: RunRecord, t0: number, seen: Seen): RunRecord['event_counts'] {
-  const end = record.ended_at ?? Date.now();
-  const steps = [...record.steps].sort((a, b) => a.firedAtMs - b.firedAtMs || a.index - b.index);
-  return steps.map((step, i) => {
-    const from = t0 + step.firedAtMs;
-    const next = steps[i + 1];
-    const to = next === undefined ? end + 1 : t0 + next.firedAtMs;
-    const counts: Record<string, number> = {};
-    for (const f of seen.faults) if (f.ts >= from && f.ts < to) counts[f.action] = (counts[f.action] ?? 0) + f.count;
-    return { step: step.index, counts };
-  });
 }
 
 /** Run records kept in memory, for a server started without persistence (db: false). */
@@ -229,8 +171,8 @@ export function memoryRunStore(): RunStore {
     async get(id) { const run = runs.get(id); return run === undefined ? null : structuredClone(run); },
     async list() {
       return [...runs.values()].reverse().sort((a, b) => b.started_at - a.started_at)
-        .map(({ id, title, status, exit_code, reason, started_at, ended_at, duration_ms }) =>
-          ({ id, title, status, exit_code, reason, started_at, ended_at, duration_ms }));
+        .map(({ id, title, status, exit_code, reason, started_at, ended_at, duration_ms, origin }) =>
+          ({ id, title, status, exit_code, reason, started_at, ended_at, duration_ms, origin: typeof origin === 'string' ? origin : null }));
     },
     async endInterrupted() { return []; },
   };

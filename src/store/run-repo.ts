@@ -19,7 +19,7 @@ export interface StoredRun {
 }
 
 export type RunSummary = Pick<StoredRun,
-  'id' | 'title' | 'status' | 'exit_code' | 'reason' | 'started_at' | 'ended_at' | 'duration_ms'>;
+  'id' | 'title' | 'status' | 'exit_code' | 'reason' | 'started_at' | 'ended_at' | 'duration_ms'> & { origin: string | null };
 
 /** The table behind an interface, as the run manager takes it (persist.ts builds it). */
 export interface RunStore {
@@ -51,7 +51,8 @@ export async function getRun(db: Queryable, id: string): Promise<StoredRun | nul
 /** Newest first. */
 export async function listRuns(db: Queryable, limit = 1000): Promise<RunSummary[]> {
   return db.all<RunSummary>(
-    `SELECT id, title, status, exit_code, reason, started_at, ended_at, duration_ms
+    `SELECT id, title, status, exit_code, reason, started_at, ended_at, duration_ms,
+       json_extract(record, '$.origin') AS origin
      FROM scenario_runs ORDER BY started_at DESC, rowid DESC LIMIT ?`,
     [limit],
   );
