@@ -12,6 +12,9 @@ import { EventWriter, toStoredEvent, type LoggedBusEvent } from './store/event-w
 import { openStore } from './store/migrations.js';
 import { applyChange, loadState, restoredProxies, saveProxy, saveToxic } from './store/state-repo.js';
 import { endInterruptedRuns, getRun, listRuns, saveRun, type RunStore } from './store/run-repo.js';
+import {
+  endInterruptedSessions, getSession, listSessions, removeSession, saveSession, type SessionStore,
+} from './store/session-repo.js';
 import { toxicJSON } from './core/toxic-config.js';
 
 const LOGGED: readonly LoggedBusEvent[] = ['fault:injected', 'fault:folded', 'conn:opened', 'conn:closed', 'state:changed'];
@@ -21,6 +24,7 @@ const RESYNC_MS = 500;
 export interface Persistence {
   readonly eventLog: EventLog;
   readonly runs: RunStore;
+  readonly sessions: SessionStore;
   /** Brings back the stored proxies and toxics; returns warnings for what could not be. */
   restore(): Promise<string[]>;
   stats(): { failures: number; dropped: number };
@@ -88,6 +92,13 @@ export async function openPersistence(
       get: (id) => getRun(db, id),
       list: () => listRuns(db),
       endInterrupted: (now, reason) => endInterruptedRuns(db, now, reason),
+    },
+    sessions: {
+      save: (session) => saveSession(db, session),
+      get: (id) => getSession(db, id),
+      list: () => listSessions(db),
+      remove: (id) => removeSession(db, id),
+      endInterrupted: (now, reason) => endInterruptedSessions(db, now, reason),
     },
     async restore() {
       return collection.restore(restoredProxies(await loadState(db)));

@@ -37,6 +37,14 @@ export interface BusEvents {
   /** A timeline step fired (or, with `revert`, its `for` ended); `line` is the runner's. */
   'scenario:step': ScenarioEvent & { step: number; kind: string; revert: boolean; ok: boolean; detail: string };
   'scenario:finished': ScenarioEvent & { status: string; exit_code: number; reason: string };
+  // Chaos sessions (POST /sessions): so every dashboard sees one start and stop, whoever did it.
+  'session:started': SessionEvent;
+  'session:stopped': SessionEvent & { reason: string; action_count: number; fault_count: number };
+}
+
+export interface SessionEvent extends Stamp {
+  session: string;
+  name: string;
 }
 
 export interface ScenarioEvent extends Stamp {

@@ -65,6 +65,22 @@ export const MIGRATIONS: readonly string[] = [
     record      TEXT NOT NULL     -- JSON
   );
   `,
+  // 3: chaos sessions (POST /sessions): the control actions taken while one recorded. `record`
+  // is the whole session as GET /sessions/{id} serves it; the other columns are for listing.
+  `
+  CREATE TABLE sessions (
+    id           TEXT PRIMARY KEY,
+    name         TEXT NOT NULL,
+    status       TEXT NOT NULL,    -- 'recording' or 'ended'
+    reason       TEXT NOT NULL,    -- why it ended; '' while recording
+    started_at   INTEGER NOT NULL, -- epoch ms
+    ended_at     INTEGER,          -- epoch ms, NULL while recording
+    action_count INTEGER NOT NULL,
+    fault_count  INTEGER NOT NULL,
+    proxies      TEXT NOT NULL,    -- JSON array: the proxies its control actions touched
+    record       TEXT NOT NULL     -- JSON
+  );
+  `,
 ];
 
 /** The schema version this build writes: the number of steps. */
