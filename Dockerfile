@@ -24,12 +24,19 @@ WORKDIR /app
 COPY --from=build /app/package.json ./package.json
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
+# The dashboard's static files, served at /dashboard/ (no build step).
+COPY dashboard ./dashboard
 # State and the event log live in /data, writable by the unprivileged user; mount a volume
 # there to keep them across container restarts.
 RUN mkdir /data && chown node:node /data
 VOLUME /data
 USER node
-# The API. Proxies listen on whatever ports they are given; publish those too (docker run -p).
+# The API and the dashboard (/dashboard/). Proxies listen on whatever ports they are given;
+# publish those too (docker run -p).
 EXPOSE 8474
+# Listening on 0.0.0.0 needs a token, or the server refuses to start: pass one in the
+# environment (docker run -e FAULTLINE_TOKEN=...), which `serve` reads when --token is absent.
+# Browsers must present it (the dashboard page carries it); Toxiproxy clients need none.
+# Scenario files mounted at /app/scenarios are offered by the dashboard.
 ENTRYPOINT ["node", "dist/src/cli/main.js"]
 CMD ["serve", "--host", "0.0.0.0", "--db", "/data/faultline.db"]

@@ -5,18 +5,25 @@
 import { readFile } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import {
+  browserAllowed, isLoopbackHost, newToken, streamAllowed, tokenProblem, type BrowserAccess,
+} from './api/browser-access.js';
 import { createApiServer } from './api/http.js';
 import { populateInput, parseJson } from './api/input.js';
 import type { EventLog } from './api/routes.js';
+import { dashboardPages } from './api/static.js';
 import { formatHostPort } from './core/address.js';
 import { Collection, type ProxyInput } from './core/collection.js';
 import { FaultlineError } from './errors.js';
 import { EventBus } from './events/bus.js';
+import { liveStats } from './events/live-stats.js';
 import { createMetrics } from './events/metrics.js';
 import { WsHub } from './events/ws-hub.js';
 import { openPersistence, type Persistence } from './persist.js';
 import { Random } from './random.js';
 import { memoryRunStore, RunManager } from './scenario/server-runs.js';
+import { memorySessionStore, SessionRecorder } from './sessions/recorder.js';
 import { TOXICS, findToxic } from '../toxics/index.js';
 
 export interface ServerOptions {
@@ -36,6 +43,17 @@ export interface ServerOptions {
   retainEvents?: number;
   /** Receives one line per notable event (warnings, API failures). Silent when absent. */
   log?: (line: string) => void;
+  /** The dashboard's token (browsers must send it); a random one is made when absent. Required
+   *  to listen on an address other than loopback, unless `insecure`. */
+  token?: string;
+  /** Listen on a non-loopback address without a chosen token (logged as a warning). */
+  insecure?: boolean;
+  /** The dashboard's files; default the package's dashboard/ folder. */
+  dashboardDir?: string;
+  /** The folder of scenario files GET /scenarios/files lists; none when absent. */
+  scenariosDir?: string;
+  /** How often stream clients get live stats, in ms. Default 1000. */
+  statsMs?: number;
 }
 
 export interface FaultlineServer {
@@ -44,6 +62,8 @@ export interface FaultlineServer {
   readonly host: string;
   readonly port: number;
   readonly seed: number;
+  /** What a browser must send (the dashboard page carries it). */
+  readonly token: string;
   readonly events: EventBus;
   readonly collection: Collection;
   close(): Promise<void>;
@@ -59,8 +79,12 @@ const NO_EVENT_LOG: EventLog = {
   export: () => Promise.reject(new FaultlineError('ERR_NO_EVENT_LOG')),
 };
 
+const DASHBOARD_DIR = fileURLToPath(new URL('../../dashboard', import.meta.url));
+
 export async function createServer(options: ServerOptions = {}): Promise<FaultlineServer> {
   const log = options.log ?? (() => {});
+  // First, so a refused bind leaves nothing behind (not even a database file).
+  const access = browserAccess(options, options.host ?? '127.0.0.1', log);
   const seed = options.seed ?? Random.freshSeed();
   const events = new EventBus();
   events.on('log:warn', (e) => log(`warn: ${e.message}${Object.keys(e.context).length ? ' ' + JSON.stringify(e.context) : ''}`));
@@ -89,9 +113,14 @@ export async function createServer(options: ServerOptions = {}): Promise<Faultli
   }
 
   let url = '';
-  const runs = new RunManager({ bus: events, url: () => url, store: persistence?.runs ?? memoryRunStore() });
+  const runs = new RunManager({ bus: events, url: () => url, store: persistence?.runs ?? memoryRunStore(), eventLog: persistence !== null });
+  const sessions = new SessionRecorder({
+    bus: events, url: () => url, store: persistence?.sessions ?? memorySessionStore(),
+    proxies: () => collection.list().map((p) => p.toJSON()),
+  });
   try {
     await runs.recover();
+    await sessions.recover();
   } catch (err) {
     return fail(err);
   }
@@ -102,12 +131,23 @@ export async function createServer(options: ServerOptions = {}): Promise<Faultli
     storeStats: () => persistence?.stats() ?? { failures: 0, dropped: 0 },
   });
   const http = createApiServer(
-    { collection, toxics: TOXICS, version: VERSION, events: persistence?.eventLog ?? NO_EVENT_LOG, metrics, runs },
+    {
+      collection, toxics: TOXICS, version: VERSION, events: persistence?.eventLog ?? NO_EVENT_LOG, metrics, runs, sessions,
+      ...(options.scenariosDir !== undefined ? { scenariosDir: options.scenariosDir } : {}),
+    },
     (err) => log(`error: API handler failed: ${err instanceof Error ? err.stack ?? err.message : String(err)}`),
+    {
+      pages: dashboardPages({ dir: options.dashboardDir ?? DASHBOARD_DIR, version: VERSION, access }),
+      allowBrowser: (req) => browserAllowed(req, access),
+    },
   );
+  const stats = liveStats({ bus: events, collection });
   const hub = new WsHub({
     bus: events,
     snapshot: () => ({ proxies: collection.list().map((p) => p.toJSON()), counters: events.faultCounts() }),
+    authorize: (req) => streamAllowed(req, access),
+    stats: () => stats.read(),
+    ...(options.statsMs !== undefined ? { statsMs: options.statsMs } : {}),
   });
   hub.attach(http);
   const host = options.host ?? '127.0.0.1';
@@ -118,6 +158,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Faultli
     });
   } catch (err) {
     hub.close();
+    stats.close();
     return fail(err);
   }
   const address = http.address() as AddressInfo;
@@ -129,14 +170,18 @@ export async function createServer(options: ServerOptions = {}): Promise<Faultli
     host: address.address,
     port: address.port,
     seed,
+    token: access.token,
     events,
     collection,
     close() {
       closing ??= (async () => {
         // Running game-days roll back through the API, so they end while it still listens.
         await runs.close();
+        // A session still recording ends here, with the rollbacks above in its record.
+        await sessions.close();
         // Upgraded WebSocket sockets are out of closeAllConnections' reach: close them first.
         hub.close();
+        stats.close();
         const stopped = new Promise<void>((resolve) => http.close(() => resolve()));
         http.closeAllConnections();
         await collection.close();
@@ -148,6 +193,24 @@ export async function createServer(options: ServerOptions = {}): Promise<Faultli
       return closing;
     },
   };
+}
+
+/** The token, and whether browsers must name loopback; refuses an open API on a network address. */
+function browserAccess(options: ServerOptions, host: string, log: (line: string) => void): BrowserAccess {
+  if (options.token !== undefined) {
+    const problem = tokenProblem(options.token);
+    if (problem !== null) throw new Error(`invalid token: ${problem}`);
+  }
+  const loopbackOnly = isLoopbackHost(host);
+  if (!loopbackOnly && options.token === undefined) {
+    if (options.insecure !== true) {
+      throw new Error(`refusing to listen on ${host}, which is not a loopback address, without a token: ` +
+        'anyone who can reach it could drive the chaos API. Give a token (--token or FAULTLINE_TOKEN), ' +
+        'or pass --insecure to accept that');
+    }
+    log(`warn: listening on ${host} with --insecure: anyone who can reach this port can drive the API and open the dashboard`);
+  }
+  return { token: options.token ?? newToken(), loopbackOnly };
 }
 
 async function applyConfig(collection: Collection, config: string | ProxyInput[]): Promise<void> {

@@ -22,7 +22,8 @@ test('a client gets the snapshot (proxies, counters), then live events for real 
     const before = await connect(port);
     before.write('x');
     assert.is(await closeKind(before), 'reset');
-    const all = await watch(wsUrl(s.url));
+    // stats=0: the stats messages, every second, would interleave with the events checked in order.
+    const all = await watch(wsUrl(s.url, '?stats=0'));
     const faults = await watch(wsUrl(s.url, '?proxy=rst&type=reset_peer'));
     const others = await watch(wsUrl(s.url, '?proxy=other'));
     const proxies = (await s.api('GET', '/proxies')).json;
@@ -125,11 +126,13 @@ test('Origin: another site is refused (403), same origin and no Origin accepted;
     assert.equal(await upgrade(wsUrl(s.url), { origin: 'http://evil.example' }), { status: 403, body: 'Origin does not match Host' });
     assert.is((await upgrade(wsUrl(s.url), { origin: `http://127.0.0.1:${s.port + 1}` })).status, 403, 'another port is another site');
     assert.is((await upgrade(wsUrl(s.url), { origin: 'null' })).status, 403);
-    assert.is((await upgrade(wsUrl(s.url), { origin: `http://${host}` })).status, 101);
+    const withToken = wsUrl(s.url, `?token=${encodeURIComponent(s.token)}`);
+    assert.is((await upgrade(withToken, { origin: `http://${host}` })).status, 101);
+    assert.is((await upgrade(wsUrl(s.url), { origin: `http://${host}` })).status, 401, 'a browser needs the token');
     assert.is((await upgrade(wsUrl(s.url))).status, 101, 'no Origin: not a browser');
     const mozilla = 'Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0';
-    assert.is((await upgrade(wsUrl(s.url), { origin: `http://${host}`, headers: { 'user-agent': mozilla } })).status, 101,
-      'a same-origin page (the dashboard) may subscribe');
+    assert.is((await upgrade(withToken, { origin: `http://${host}`, headers: { 'user-agent': mozilla } })).status, 101,
+      'a same-origin page (the dashboard) with its token may subscribe');
     assert.is((await upgrade(wsUrl(s.url), { origin: 'http://evil.example', headers: { 'user-agent': mozilla } })).status, 403);
     for (const path of ['/proxies', '/events', '/connections', '/metrics']) {
       const r = await rawRequest(s.url, 'GET', path, { 'user-agent': mozilla, origin: `http://${host}` });

@@ -4,9 +4,11 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { customAlphabet } from 'nanoid';
 import { FaultlineError } from '../errors.js';
+import { isBrowser } from './browser-access.js';
 import { parseJson } from './input.js';
 import { sendEmpty, sendError, sendJson, sendStream, sendText } from './respond.js';
 import { ROUTES, type ApiContext, type Route } from './routes.js';
+import type { PageHandler } from './static.js';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
 
@@ -28,9 +30,16 @@ const COMPILED: CompiledRoute[] = ROUTES.map((route) => {
   return { route, pattern: new RegExp(`^${source}$`), names };
 });
 
-export function createApiServer(api: ApiContext, onError: (err: unknown) => void): Server {
+export interface ApiServerOptions {
+  /** The dashboard's pages, answered before route matching and outside the browser guard. */
+  pages?: PageHandler;
+  /** Lets a browser's request through the guard (the dashboard, with its token). */
+  allowBrowser?: (req: IncomingMessage) => boolean;
+}
+
+export function createApiServer(api: ApiContext, onError: (err: unknown) => void, options: ApiServerOptions = {}): Server {
   const server = createServer((req, res) => {
-    handle(api, req, res).catch((err) => {
+    handle(api, options, req, res).catch((err) => {
       if (sendError(res, err).status >= 500) onError(err);
     });
   });
@@ -40,7 +49,8 @@ export function createApiServer(api: ApiContext, onError: (err: unknown) => void
   return server;
 }
 
-async function handle(api: ApiContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function handle(api: ApiContext, options: ApiServerOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  if (options.pages !== undefined && await options.pages(req, res)) return;
   const path = (req.url ?? '/').split('?')[0]!;
   const matches = COMPILED.map((c) => ({ c, m: c.pattern.exec(path) })).filter((x) => x.m !== null);
   if (matches.length === 0) return sendError(res, new FaultlineError('ERR_ROUTE_NOT_FOUND')), undefined;
@@ -51,8 +61,9 @@ async function handle(api: ApiContext, req: IncomingMessage, res: ServerResponse
     return;
   }
   res.setHeader('X-Toxiproxy-Request-Id', requestId());
-  // Toxiproxy refuses browsers so that a web page cannot drive a developer's local proxy.
-  if ((req.headers['user-agent'] ?? '').startsWith('Mozilla/')) {
+  // Toxiproxy refuses browsers so that a web page cannot drive a developer's local proxy; only
+  // the dashboard, proving itself with its token and origin, gets past.
+  if (isBrowser(req) && options.allowBrowser?.(req) !== true) {
     req.resume();
     return sendText(res, 403, 'User agent not allowed\n');
   }

@@ -10,6 +10,10 @@ export interface ApiContext {
   readonly events: EventLog;
   readonly metrics: { readonly contentType: string; text(): Promise<string> };
   readonly runs: ScenarioRuns;
+  /** Chaos sessions (src/sessions/recorder.ts, injected by server.ts). */
+  readonly sessions: import('./session-routes.js').ChaosSessions;
+  /** The folder `GET /scenarios/files` lists; none when absent. */
+  readonly scenariosDir?: string;
 }
 
 /** Game-day runs on the server itself (src/scenario/server-runs.ts, injected by server.ts). */
@@ -19,8 +23,13 @@ export interface ScenarioRuns {
   /** Summaries, newest first. */
   list(): Promise<unknown[]>;
   get(id: string): Promise<unknown | null>;
+  /** The run's self-contained HTML report; null when there is no such run. */
+  report(id: string): Promise<string | null>;
   /** Aborts a running run and waits for its rollback and final record. */
   abort(id: string): Promise<'aborted' | 'finished' | 'not_found'>;
+  /** Stores a finished run's record sent by a client (checked by run-record-input.ts); throws
+   *  ERR_RUN_RUNNING when a run in progress has its id. */
+  put(record: { id: string } & Record<string, unknown>): Promise<'created' | 'replaced'>;
 }
 
 /** The persisted event log, as the API needs it; server.ts adapts the store to it. */

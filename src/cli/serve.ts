@@ -1,6 +1,8 @@
 // `faultline serve`: start the API server, print where it listens, and close it gracefully on
 // SIGINT or SIGTERM. The action resolves once the server is closed; main.ts then exits 0.
 
+import { statSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import type { CliIO } from './output.js';
 
@@ -11,6 +13,9 @@ interface ServeOptions {
   seed?: number;
   db: string;
   retainEvents?: number;
+  token?: string;
+  insecure?: boolean;
+  scenarios?: string;
 }
 
 /** An integer port in 0..65535 (0 picks a free port). */
@@ -36,6 +41,20 @@ export function parseRetain(raw: string): number {
   return n;
 }
 
+/** An explicit folder must exist; the default is used only when it does. */
+function scenariosFolder(given: string | undefined): string | undefined {
+  const dir = given ?? 'scenarios';
+  let isDir = false;
+  try {
+    isDir = statSync(dir).isDirectory();
+  } catch {
+    // missing: handled below
+  }
+  if (isDir) return resolve(dir);
+  if (given !== undefined) throw new Error(`--scenarios ${given}: not a folder`);
+  return undefined;
+}
+
 /** Resolves with the signal's name the first time SIGINT or SIGTERM arrives. */
 function nextSignal(): Promise<NodeJS.Signals> {
   return new Promise((resolve) => {
@@ -59,7 +78,12 @@ export function registerServeCommand(program: Command, io: CliIO): void {
     .option('--seed <n>', 'seed for the random source, so toxic decisions replay (default: random)', parseSeed)
     .option('--db <path>', 'SQLite file for proxies, toxics and the event log (:memory: keeps nothing)', 'faultline.db')
     .option('--retain-events <n>', 'events kept in the log before the oldest are pruned (default 1000000)', parseRetain)
+    .option('--token <token>', 'token the dashboard page carries and browsers must send (env FAULTLINE_TOKEN; default: random); needed to listen beyond loopback')
+    .option('--insecure', 'listen on a non-loopback address without a chosen token')
+    .option('--scenarios <dir>', 'folder of scenario files the dashboard can start (default: ./scenarios when it exists)')
     .action(async (opts: ServeOptions) => {
+      const token = opts.token ?? (io.env.FAULTLINE_TOKEN || undefined);
+      const scenariosDir = scenariosFolder(opts.scenarios);
       // Loaded lazily so the client commands never pay for the server's modules.
       const { createServer } = await import('../server.js');
       const signal = nextSignal();
@@ -70,9 +94,13 @@ export function registerServeCommand(program: Command, io: CliIO): void {
         ...(opts.config !== undefined ? { config: opts.config } : {}),
         db: opts.db,
         ...(opts.retainEvents !== undefined ? { retainEvents: opts.retainEvents } : {}),
+        ...(token !== undefined ? { token } : {}),
+        ...(opts.insecure === true ? { insecure: true } : {}),
+        ...(scenariosDir !== undefined ? { scenariosDir } : {}),
         log: (line: string) => io.err(line.endsWith('\n') ? line : `${line}\n`),
       });
       io.out(`faultline listening on ${server.url} (seed ${server.seed})\n`);
+      io.out(`dashboard: ${server.url}/dashboard/\n`);
       const received = await signal;
       io.err(`faultline: ${received} received, shutting down\n`);
       await server.close();

@@ -3,7 +3,8 @@
 // filters. Nothing here ever waits for a client: each event is serialized once and handed to
 // every socket synchronously, so the bus (and the proxies emitting into it) run at the same
 // speed whoever watches. A client whose queue outgrows the limit is told how much it missed and
-// dropped, so one stuck browser tab cannot grow our memory without bound.
+// dropped, so one stuck browser tab cannot grow our memory without bound. With a `stats`
+// source, clients that want them also get a `stats` message (cumulative counters) every second.
 
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -13,7 +14,7 @@ import type { BusEvents, EventBus } from './bus.js';
 /** The bus events a client can receive; `kind` filters name these. */
 export const STREAM_KINDS = [
   'fault:injected', 'fault:folded', 'conn:opened', 'conn:closed', 'state:changed',
-  'scenario:started', 'scenario:step', 'scenario:finished',
+  'scenario:started', 'scenario:step', 'scenario:finished', 'session:started', 'session:stopped',
 ] as const;
 export type StreamKind = (typeof STREAM_KINDS)[number];
 
@@ -33,13 +34,18 @@ export interface WsHubOptions {
   lagGraceMs?: number;
   /** Rejects the upgrade with 401 when false (a token check, for instance). */
   authorize?: (req: IncomingMessage) => boolean;
+  /** Cumulative counters, sent as `{type: 'stats', ...}` every `statsMs` and as the snapshot's
+   *  `stats`, to clients with no filter or with `stats=1`. None are sent without it. */
+  stats?: () => object;
+  /** Default 1000. */
+  statsMs?: number;
 }
 
 /** lagged: clients dropped for falling behind; sent: messages handed to sockets (snapshots,
- *  events, notices); missed: events lagging clients did not get. */
+ *  events, stats, notices); missed: events lagging clients did not get. */
 export interface WsHubStats { clients: number; lagged: number; sent: number; missed: number }
 
-interface Filter { proxy: string[]; type: string[]; kind: Set<string> | null }
+interface Filter { proxy: string[]; type: string[]; kind: Set<string> | null; stats: boolean }
 
 interface Client {
   ws: WebSocket;
@@ -60,6 +66,7 @@ export class WsHub {
   private readonly lagGraceMs: number;
   private readonly unsubscribe: Array<() => void>;
   private readonly heartbeat: NodeJS.Timeout;
+  private readonly statsTimer: NodeJS.Timeout | null = null;
   private readonly servers = new Set<Server>();
   private counts = { lagged: 0, sent: 0, missed: 0 };
 
@@ -73,6 +80,10 @@ export class WsHub {
       options.bus.on(kind, (event: BusEvents[StreamKind]) => this.publish(kind, event)));
     this.heartbeat = setInterval(() => this.beat(), options.heartbeatMs ?? 30_000);
     this.heartbeat.unref();
+    if (options.stats !== undefined) {
+      this.statsTimer = setInterval(() => this.publishStats(), options.statsMs ?? 1000);
+      this.statsTimer.unref();
+    }
   }
 
   attach(server: Server): void {
@@ -86,6 +97,7 @@ export class WsHub {
 
   close(): void {
     clearInterval(this.heartbeat);
+    if (this.statsTimer !== null) clearInterval(this.statsTimer);
     for (const off of this.unsubscribe) off();
     for (const server of this.servers) server.off('upgrade', this.onUpgrade);
     for (const client of this.clients) this.drop(client);
@@ -112,7 +124,8 @@ export class WsHub {
     ws.on('close', () => this.forget(client));
     let snapshot: string;
     try {
-      snapshot = JSON.stringify({ type: 'snapshot', ...this.options.snapshot() });
+      const stats = filter.stats && this.options.stats !== undefined ? { stats: this.options.stats() } : {};
+      snapshot = JSON.stringify({ type: 'snapshot', ...this.options.snapshot(), ...stats });
     } catch {
       ws.close(1011, 'snapshot failed');
       return;
@@ -130,6 +143,22 @@ export class WsHub {
         continue;
       }
       frame ??= Buffer.from(JSON.stringify({ type: 'event', kind, event }));
+      this.send(client, frame);
+    }
+  }
+
+  /** Like an event: serialized once, skipped by lagging clients, counted in the queue. */
+  private publishStats(): void {
+    let frame: Buffer | null = null;
+    for (const client of this.clients) {
+      if (!client.filter.stats || client.missed !== null) continue;
+      if (frame === null) {
+        try {
+          frame = Buffer.from(JSON.stringify({ type: 'stats', ...this.options.stats!() }));
+        } catch {
+          return; // a timer must not throw; the next tick tries again
+        }
+      }
       this.send(client, frame);
     }
   }
@@ -203,12 +232,20 @@ function sameOrigin(req: IncomingMessage): boolean {
   return o === `http://${host}` || o === `https://${host}`;
 }
 
-/** `proxy` and `type` may repeat (any of them matches); `kind` also takes a comma list. */
+/** `proxy` and `type` may repeat (any of them matches); `kind` also takes a comma list. A client
+ *  that filters asked for particular events, so it gets stats only with `stats=1`. */
 function parseFilter(params: URLSearchParams): Filter | string {
   const kinds = params.getAll('kind').flatMap((k) => k.split(',')).map((k) => k.trim()).filter((k) => k !== '');
   const unknown = kinds.filter((k) => !(STREAM_KINDS as readonly string[]).includes(k));
   if (unknown.length > 0) return `unknown kind ${unknown.join(', ')}; kinds are ${STREAM_KINDS.join(', ')}`;
-  return { proxy: params.getAll('proxy'), type: params.getAll('type'), kind: kinds.length > 0 ? new Set(kinds) : null };
+  const proxy = params.getAll('proxy');
+  const type = params.getAll('type');
+  const stats = params.get('stats');
+  if (stats !== null && stats !== '0' && stats !== '1') return 'stats must be 0 or 1';
+  return {
+    proxy, type, kind: kinds.length > 0 ? new Set(kinds) : null,
+    stats: stats === null ? proxy.length === 0 && type.length === 0 && kinds.length === 0 : stats === '1',
+  };
 }
 
 /** Every given filter must match; an event without the field fails a filter on it. */
