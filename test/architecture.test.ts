@@ -23,7 +23,7 @@ const EDGES: Edge[] = SOURCES.flatMap((from) =>
 
 const LEAVES = ['src/toxic.ts', 'src/errors.ts', 'src/random.ts'];
 /** Layers above the core and the toxics, by path prefix. */
-const API_LAYERS = ['src/api/', 'src/events/', 'src/store/', 'src/scenario/'];
+const API_LAYERS = ['src/api/', 'src/events/', 'src/store/', 'src/scenario/', 'src/sessions/'];
 const ABOVE_LAYERS = ['src/cli/', 'src/server.ts', 'src/index.ts'];
 
 const under = (file: string, prefixes: readonly string[]) => prefixes.some((p) => file === p || file.startsWith(p));
@@ -99,7 +99,7 @@ test('the core knows nothing of the API, events, store, CLI, HTTP, WebSockets or
   assert.ok(core.length > 0, 'no imports found under src/core/');
   expectNone(
     core.filter((e) => under(fileOf(e.to) ?? '', [...API_LAYERS, ...ABOVE_LAYERS])),
-    'src/core/ may not import api/, events/, store/, scenario/, cli/, server.ts or index.ts',
+    'src/core/ may not import api/, events/, store/, scenario/, sessions/, cli/, server.ts or index.ts',
   );
   const forbidden = ['ws', 'sqlite3', 'node:http', 'node:https', 'node:http2'];
   expectNone(
@@ -111,7 +111,7 @@ test('the core knows nothing of the API, events, store, CLI, HTTP, WebSockets or
 test('the API, events, store and scenario layers never import the CLI or the composition root', () => {
   expectNone(
     EDGES.filter((e) => under(e.from, API_LAYERS) && under(fileOf(e.to) ?? '', ABOVE_LAYERS)),
-    'src/api/, src/events/, src/store/ and src/scenario/ may not import cli/, server.ts or index.ts',
+    'src/api/, src/events/, src/store/, src/scenario/ and src/sessions/ may not import cli/, server.ts or index.ts',
   );
 });
 
