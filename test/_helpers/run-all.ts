@@ -1,0 +1,29 @@
+// `npm test`: runs uvu over the compiled tests and fails when Total and Passed differ. uvu exits
+// 0 when a suite's before-hook throws (its tests count in Total but never run), so its own exit
+// code cannot be trusted alone.
+
+import { spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const uvu = join(dirname(createRequire(import.meta.url).resolve('uvu/package.json')), 'bin.js');
+const tests = join(dirname(fileURLToPath(import.meta.url)), '..');
+const child = spawn(process.execPath, [uvu, tests, '\\.test\\.js$', '-i', '_helpers', ...process.argv.slice(2)], {
+  stdio: ['inherit', 'pipe', 'inherit'],
+});
+let tail = '';
+child.stdout.on('data', (chunk: Buffer) => {
+  process.stdout.write(chunk);
+  tail = (tail + chunk.toString('utf8')).slice(-4000);
+});
+child.on('close', (code) => {
+  const plain = tail.replace(/\x1b\[[0-9;]*[A-Za-z]/g, '');
+  const total = Number(/Total:\s+(\d+)/.exec(plain)?.[1] ?? NaN);
+  const passed = Number(/Passed:\s+(\d+)/.exec(plain)?.[1] ?? NaN);
+  if (code !== 0) process.exit(code ?? 1);
+  if (!Number.isFinite(total) || total !== passed) {
+    process.stderr.write(`\n${Number.isFinite(total) ? total - passed : 'some'} tests did not pass (a suite's setup may have failed)\n`);
+    process.exit(1);
+  }
+});
