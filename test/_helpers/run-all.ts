@@ -7,7 +7,8 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const uvu = join(dirname(createRequire(import.meta.url).resolve('uvu/package.json')), 'bin.js');
+// uvu's exports do not expose bin.js or package.json; its main entry sits in dist/.
+const uvu = join(dirname(createRequire(import.meta.url).resolve('uvu')), '..', 'bin.js');
 const tests = join(dirname(fileURLToPath(import.meta.url)), '..');
 const child = spawn(process.execPath, [uvu, tests, '\\.test\\.js$', '-i', '_helpers', ...process.argv.slice(2)], {
   stdio: ['inherit', 'pipe', 'inherit'],
