@@ -86,7 +86,7 @@ test('filters: proxy, type and kind each narrow the stream, and all must match',
     }
     assert.equal(await upgrade(f.url('?kind=fault:injected,bogus')), {
       status: 400,
-      body: 'unknown kind bogus; kinds are fault:injected, fault:folded, conn:opened, conn:closed, state:changed, scenario:started, scenario:step, scenario:finished',
+      body: 'unknown kind bogus; kinds are fault:injected, fault:folded, conn:opened, conn:closed, state:changed, scenario:started, scenario:step, scenario:finished, session:started, session:stopped',
     });
     for (const c of Object.values(clients)) c.ws.close();
   });
