@@ -11,8 +11,6 @@ import { printLine, type CliIO } from './output.js';
 import { asRunRecord, buildReportJson, type RunRecord } from '../scenario/report.js';
 import { renderReportHtml } from '../scenario/report-html.js';
 
-export { asRunRecord };
-
 /** A file name from a run id: path separators and other unsafe characters become '_'. */
 function fileStem(id: string): string {
   const stem = id.replace(/[^A-Za-z0-9._-]/g, '_').replace(/^\.+/, '_');
