@@ -14,28 +14,19 @@ import {
   BlockChecker, assertSame, bufferMemory, closedPort, counters, firstDiff, floodWriter, hasIPv6Loopback, timed,
   tryConnect, within,
 } from './_helpers/data-path.js';
+import { until } from './_helpers/faults.js';
 import { latency } from '../toxics/latency.js';
 
 const MB = 1024 * 1024;
 let server: TestServer;
 let echo: Upstream;
 
-test.before(async () => {
-  server = await startServer();
-  echo = await echoServer();
-});
-
-test.after(async () => {
-  await server.close();
-  await echo.close();
-});
+test.before(async () => { [server, echo] = await Promise.all([startServer(), echoServer()]); });
+test.after(async () => { await server.close(); await echo.close(); });
 
 /** Puts a zero-latency toxic on both streams: the chain path instead of socket to socket. */
 async function chain(proxy: string): Promise<void> {
-  for (const stream of ['upstream', 'downstream']) {
-    const res = await server.toxic(proxy, { type: 'latency', stream, attributes: { latency: 0 } });
-    assert.is(res.status, 200, res.text);
-  }
+  for (const stream of ['upstream', 'downstream']) assert.is((await server.toxic(proxy, { type: 'latency', stream, attributes: { latency: 0 } })).status, 200);
 }
 
 // ---- (a) integrity ----
@@ -121,36 +112,42 @@ const FLOOD = 128 * MB;
 // Measured: about 0.3 MB on the bare path, 32.3 MB with latency (its queue is 32 MiB).
 const SLACK = 8 * MB;
 
-for (const toxic of [null, { latency: 0 }, { latency: 5 }]) {
-  const label = toxic === null ? 'bare path' : `latency ${toxic.latency} toxic upstream`;
-  test(`a paused upstream blocks the writer and bounds memory (${label})`, async () => {
+// Either direction: the writer floods, the reader (the upstream, or the client for downstream)
+// starts paused and is resumed once the writer has stalled.
+const PRESSURE = [
+  ['upstream', null], ['upstream', { latency: 0 }], ['upstream', { latency: 5 }],
+  ['downstream', null], ['downstream', { latency: 0 }],
+] as const;
+
+for (const [stream, toxic] of PRESSURE) {
+  const [writes, reads] = stream === 'upstream' ? ['client', 'upstream'] : ['upstream', 'client'];
+  const label = toxic === null ? 'bare path' : `latency ${toxic.latency} toxic ${stream}`;
+  test(`a paused ${reads} blocks the ${writes}'s writer and bounds memory (${label})`, async () => {
     const checker = new BlockChecker();
-    let upstreamDone!: Promise<unknown>;
-    const up = await tcpServer((s) => {
-      s.pause();
-      s.on('data', (d: Buffer) => checker.push(d));
-      upstreamDone = once(s, 'end');
-    });
+    const up = await tcpServer(() => {});
     try {
-      const name = `pressure-${toxic === null ? 'bare' : toxic.latency}`;
+      const name = `pressure-${stream}-${toxic === null ? 'bare' : toxic.latency}`;
       const port = await server.proxy(name, up.address);
-      if (toxic !== null) {
-        const res = await server.toxic(name, { type: 'latency', stream: 'upstream', attributes: toxic });
-        assert.is(res.status, 200, res.text);
-      }
+      if (toxic !== null) assert.is((await server.toxic(name, { type: 'latency', stream, attributes: toxic })).status, 200);
       const client = await connect(port);
+      await until(() => up.sockets.length > 0, 2000, 'upstream accept');
+      const upstreamSide = up.sockets[0]!;
+      const [writer, reader] = stream === 'upstream' ? [client, upstreamSide] : [upstreamSide, client];
+      // Paused before the listener goes on, so the listener does not start the flow.
+      reader.pause();
+      reader.on('data', (d: Buffer) => checker.push(d));
+      const readerDone = once(reader, 'end');
       const before = await bufferMemory();
-      let growth = -1;
-      let readAtStall = -1;
-      const stalledAt = await within(floodWriter(client, FLOOD, 400, async () => {
+      let [growth, readAtStall] = [-1, -1];
+      const stalledAt = await within(floodWriter(writer, FLOOD, 400, async () => {
         growth = (await bufferMemory()) - before;
         readAtStall = checker.bytes;
-        up.sockets[0]!.resume();
+        reader.resume();
       }), 30_000, 'flood writer');
-      await within(upstreamDone, 30_000, 'upstream reading the whole flood');
+      await within(readerDone, 30_000, `the ${reads} reading the whole flood`);
       assert.ok(stalledAt !== null, `the writer never blocked: all ${FLOOD / MB} MB were buffered somewhere`);
       assert.ok(stalledAt < FLOOD / 2, `the writer blocked only after ${(stalledAt / MB).toFixed(1)} MB`);
-      assert.is(readAtStall, 0, 'the paused upstream read nothing');
+      assert.is(readAtStall, 0, `the paused ${reads} read nothing`);
       // A latency toxic keeps reading into its queue so that delay does not cap throughput;
       // that queue is bounded by the buffer the toxic declares, and nothing else may grow.
       const limit = SLACK + (toxic === null ? 0 : latency.buffer ?? 0);
@@ -158,6 +155,7 @@ for (const toxic of [null, { latency: 0 }, { latency: 5 }]) {
         `buffer memory grew ${(growth / MB).toFixed(1)} MB while blocked (limit ${(limit / MB).toFixed(0)} MB; ${(stalledAt / MB).toFixed(1)} MB written)`);
       assert.is(checker.error, null);
       assert.is(checker.bytes, FLOOD);
+      client.destroy();
     } finally {
       await up.close();
     }
@@ -280,9 +278,7 @@ test('a proxy on [::1] passes data to an upstream on ::1', async () => {
 // ---- (h) resets pass through ----
 
 test('an upstream reset reaches the client as ECONNRESET, and a client reset the upstream', async () => {
-  let accepted!: (s: net.Socket) => void;
-  const upstreamSocket = new Promise<net.Socket>((r) => { accepted = r; });
-  const up = await tcpServer((s) => accepted(s));
+  const up = await tcpServer(() => {});
   const rst = await tcpServer((s) => s.once('data', () => s.resetAndDestroy()));
   try {
     const client = await connect(await server.proxy('rst-up', rst.address));
@@ -292,7 +288,8 @@ test('an upstream reset reaches the client as ECONNRESET, and a client reset the
 
     const client2 = await connect(await server.proxy('rst-client', up.address));
     client2.write('y');
-    const upstreamSide = await within(upstreamSocket, 2000, 'upstream accept');
+    await until(() => up.sockets.length > 0, 2000, 'upstream accept');
+    const upstreamSide = up.sockets[0]!;
     const upstreamKind = closeKind(upstreamSide);
     assert.is((await within(readBytes(upstreamSide, 1), 2000, 'first byte at the upstream')).toString(), 'y');
     client2.resetAndDestroy();

@@ -1,12 +1,15 @@
 // The connection-level faults over real sockets: half_open (one side silently orphaned),
-// partition (asymmetric and full, held or dropped, with back-pressure), slow_open and
-// limit_time timing.
+// partition (asymmetric, held or dropped, with back-pressure), slow_open and limit_time timing,
+// and the dial timeout against an upstream that never answers.
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import type net from 'node:net';
+import net from 'node:net';
+import { once } from 'node:events';
 import { performance } from 'node:perf_hooks';
-import { connect, pattern, readBytes, sleep } from './_helpers/net.js';
+import { Worker } from 'node:worker_threads';
+import { DIAL_TIMEOUT_MS, TcpProxy } from '../src/core/tcp-proxy.js';
+import { connect, echoServer, pattern, readBytes, sleep, startServer } from './_helpers/net.js';
 import { median, mismatch, watchClose, within } from './_helpers/toxics.js';
 import { connectRig, until, withFaultRig } from './_helpers/faults.js';
 
@@ -73,6 +76,39 @@ test('half_open upstream: the client is closed, the server is left hanging until
     client.destroy();
   }));
 
+// The near side is the one left orphaned: the client on downstream, the server on upstream.
+for (const stream of ['downstream', 'upstream'] as const) {
+  for (const ending of ['removal', 'disable'] as const) {
+    test(`half_open ${stream}: a half-closing orphan still sees no FIN or RST, and is closed on ${ending}`, () =>
+      withFaultRig({}, async (rig) => {
+        const client = await connectRig(rig);
+        const server = rig.upstream.sockets[0]!;
+        const [near, far] = stream === 'downstream' ? [client, server] : [server, client];
+        const nearClosed = watchClose(near);
+        const farClosed = watchClose(far);
+        await rig.toxic({ name: 'ho', type: 'half_open', stream });
+        assert.is((await within(farClosed.done, 1000, 'the far side closed')).kind, 'end');
+        assert.is(await writeOk(near, 'last words'), null);
+        near.end();
+        await sleep(500);
+        // A vanished peer cannot answer a FIN: no end, no reset, no close, no bytes.
+        assert.not.ok(nearClosed.settled, `the orphan saw ${nearClosed.kind} after half-closing`);
+        assert.is(nearClosed.bytes + farClosed.bytes + rig.bytes[0]!, 0);
+        // Still a live connection, so it cannot leak past the toxic or the proxy.
+        const live = await rig.server.api('GET', '/connections');
+        assert.is(live.json.proxies[0].connections.length, 1);
+        const t0 = performance.now();
+        if (ending === 'removal') assert.is(await rig.remove('ho'), 204);
+        else assert.is((await rig.server.api('POST', '/proxies/p', { enabled: false })).status, 200);
+        const how = await within(nearClosed.done, 1000, `the orphan closed on ${ending}`);
+        // half_open's onRemove resets, as a keepalive probe would; disabling closes (EOF).
+        assert.is(how.kind, ending === 'removal' ? 'reset' : 'end');
+        assert.ok(performance.now() - t0 < 500, `closed ${(performance.now() - t0).toFixed(0)} ms after the ${ending}`);
+        assert.is((await rig.server.api('GET', '/connections')).json.proxies[0].connections.length, 0);
+      }));
+  }
+}
+
 test('asymmetric partition (upstream): B->A flows, A->B is held, and on heal arrives whole and in order', () =>
   withFaultRig({ onSocket: (s) => s.write('from B') }, async (rig) => {
     await rig.toxic({ name: 'cut', type: 'partition', stream: 'upstream' });
@@ -110,30 +146,6 @@ test('partition drop: data sent into it is gone; after removal data flows again'
     await until(() => rig.bytes[0]! >= 5, 1000, 'data after removal');
     await sleep(50);
     assert.is(rig.data(0).toString(), 'after');
-    client.destroy();
-  }));
-
-test('full partition: a new connection is accepted but not forwarded until it heals, then flows', () =>
-  withFaultRig({ onSocket: echo }, async (rig) => {
-    await rig.toxic({ name: 'up', type: 'partition', stream: 'upstream' });
-    await rig.toxic({ name: 'down', type: 'partition', stream: 'downstream' });
-    const t0 = performance.now();
-    const client = await within(connect(rig.port), 1000, 'client connect');
-    assert.ok(performance.now() - t0 < 200, 'the client is accepted at once');
-    const closed = watchClose(client);
-    client.write('hello');
-    await sleep(300);
-    assert.is(rig.bytes.length, 0, 'the upstream saw a connection through a full partition');
-    // Half healed: the connection goes through, and only the server's reply is held.
-    assert.is(await rig.remove('up'), 204);
-    await until(() => (rig.bytes[0] ?? 0) >= 5, 1000, 'client data after the upstream heals');
-    assert.is(rig.data(0).toString(), 'hello');
-    await sleep(200);
-    assert.is(closed.bytes, 0, 'the reply crossed the downstream partition');
-    const reply = readBytes(client, 5);
-    assert.is(await rig.remove('down'), 204);
-    assert.is((await within(reply, 1000, 'reply after the heal')).toString(), 'hello');
-    assert.not.ok(closed.settled, `client saw ${closed.kind}`);
     client.destroy();
   }));
 
@@ -224,5 +236,59 @@ test('limit_time added to a connection older than its duration closes it at once
     assert.ok(performance.now() - t0 < 100, `closed ${(performance.now() - t0).toFixed(0)} ms after the add`);
     client.destroy();
   }));
+
+/**
+ * A loopback listener that never accepts: its thread is blocked, so once its small backlog is
+ * full the kernel drops further SYNs unanswered, as a firewall's DROP rule would.
+ */
+async function blackhole(): Promise<{ port: number; close(): Promise<void> }> {
+  const worker = new Worker(`
+    const server = require('node:net').createServer();
+    server.listen({ port: 0, host: '127.0.0.1', backlog: 1 }, () => {
+      require('node:worker_threads').parentPort.postMessage(server.address().port);
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0);
+    });`, { eval: true });
+  const [port] = (await once(worker, 'message')) as [number];
+  const fillers: net.Socket[] = [];
+  for (let full = false; !full;) {
+    if (fillers.length > 64) throw new Error('the backlog never filled');
+    const s = net.connect({ port, host: '127.0.0.1' }).on('error', () => {});
+    fillers.push(s);
+    full = !(await Promise.race([once(s, 'connect').then(() => true, () => false), sleep(200).then(() => false)]));
+  }
+  return { port, close: async () => { for (const s of fillers) s.destroy(); await worker.terminate(); } };
+}
+
+test('a blackholed upstream: the dial gives up after the dial timeout, closes the client and warns', async () => {
+  const hole = await blackhole();
+  const up = await echoServer();
+  const server = await startServer();
+  const warnings: [string, unknown][] = [];
+  server.events.on('log:warn', (e) => warnings.push([e.message, e.context.error]));
+  TcpProxy.dialTimeoutMs = 300;
+  try {
+    const proxyPort = await server.proxy('bh', `127.0.0.1:${hole.port}`);
+    const t0 = performance.now();
+    const client = await connect(proxyPort);
+    const how = await within(watchClose(client, t0).done, 3000, 'client close after the dial timeout');
+    assert.is(how.kind, 'end');
+    assert.ok(how.ms >= 300 && how.ms < 1000, `closed ${how.ms.toFixed(0)} ms after connecting, want 300 to 1000`);
+    assert.equal(warnings, [[`bh: upstream 127.0.0.1:${hole.port} unreachable`, 'connect timed out after 300 ms']]);
+    // The limit covers the connect alone: a slow_open delay longer than it is not cut short.
+    const port = await server.proxy('slow', up.address);
+    assert.is((await server.toxic('slow', { type: 'slow_open', attributes: { delay: 400 } })).status, 200);
+    const slow = await connect(port);
+    const reply = readBytes(slow, 2);
+    slow.write('ok');
+    assert.is((await within(reply, 2000, 'echo after a slow open')).toString(), 'ok');
+    assert.is(warnings.length, 1);
+    slow.destroy();
+  } finally {
+    TcpProxy.dialTimeoutMs = DIAL_TIMEOUT_MS;
+    await server.close();
+    await hole.close();
+    await up.close();
+  }
+});
 
 test.run();

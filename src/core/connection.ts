@@ -104,6 +104,8 @@ export class Connection extends LiveBase implements ChainHost {
   /**
    * The far peer of `stage`'s stream vanishes: its socket is closed, while the near one stays
    * open, read and discarded, and never written to, so its peer sees neither FIN nor RST.
+   * Not even after the near peer half-closes: a vanished peer could not answer its FIN. The
+   * orphan stays a live connection until its peer aborts, the toxic goes, or the proxy stops.
    */
   vanish(stage: StageRun): void {
     if (this.ending) return;
@@ -118,8 +120,6 @@ export class Connection extends LiveBase implements ChainHost {
     far.destroy();
     near.on('data', discard);
     near.resume();
-    // The orphan's own peer gave up: nothing is left to keep open.
-    near.once('end', () => near.destroy());
   }
 
   closeConnection(reason: string): void {

@@ -3,14 +3,25 @@
 // late by a slow-open toxic.
 
 import net from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { nanoid } from 'nanoid';
 import { FaultlineError } from '../errors.js';
-import type { Stream } from '../toxic.js';
+import type { FaultAction, FaultDetail, Stream } from '../toxic.js';
 import { formatHostPort, parseHostPort, reportBound, resolveListen } from './address.js';
 import { Connection, type ConnectionOwner } from './connection.js';
 import { Proxy } from './proxy.js';
+import type { ToxicConfig } from './toxic-config.js';
+
+/**
+ * How long dialling the upstream may take. Without a limit, an upstream that drops SYNs (a
+ * firewall, a dead host) leaves the client hanging for the OS's whole SYN retry budget, about
+ * two minutes on Linux, with nothing logged; 10 s is well past any healthy connect.
+ */
+export const DIAL_TIMEOUT_MS = 10_000;
 
 export class TcpProxy extends Proxy implements ConnectionOwner {
+  /** The dial limit in force; a test lowers it to see a blackholed dial end in good time. */
+  static dialTimeoutMs = DIAL_TIMEOUT_MS;
   readonly protocol = 'tcp' as const;
   readonly connections = new Set<Connection>();
   private server: net.Server | null = null;
@@ -66,17 +77,54 @@ export class TcpProxy extends Proxy implements ConnectionOwner {
     this.connections.delete(conn);
   }
 
-  /** A full partition: toxics that hold new connections sit on both streams. */
-  private partitioned(): boolean {
-    const holds = (stream: Stream) => this.toxicsFor(stream).some((t) => t.definition.holdsNewConnections && t.toxicity > 0);
-    return holds('upstream') && holds('downstream');
+  /**
+   * The toxics that hold this connection back: those that hold new connections and are rolled
+   * active on it, provided such toxics sit on both streams (a full partition for it); none
+   * otherwise. Toxicity is rolled per connection from the very source its stages will roll, so
+   * the connection held here is the one whose stages see the partition active.
+   */
+  private holding(pending: Pending): ToxicConfig[] {
+    const rolled = (stream: Stream) => this.toxicsFor(stream).filter((t) =>
+      t.definition.holdsNewConnections === true && this.randomFor(pending.seq, stream, t.name).chance(t.toxicity));
+    const up = rolled('upstream');
+    const down = up.length > 0 ? rolled('downstream') : [];
+    return down.length > 0 ? [...up, ...down] : [];
+  }
+
+  /** Holds `pending`, reporting each toxic that newly holds it. */
+  private hold(pending: Pending, by: ToxicConfig[]): void {
+    if (pending.held === undefined) {
+      pending.held = { since: performance.now(), by: [] };
+      this.held.push(pending);
+    }
+    for (const toxic of by) {
+      if (pending.held.by.some((t) => t.name === toxic.name)) continue;
+      pending.held.by.push(toxic);
+      this.report(pending, toxic, 'held', { connection: true });
+    }
   }
 
   private releaseHeld(): void {
-    if (this.held.length === 0 || this.partitioned()) return;
     const held = this.held;
     this.held = [];
-    for (const pending of held) void this.dial(pending);
+    for (const pending of held) {
+      const by = this.holding(pending);
+      if (by.length > 0) {
+        this.held.push(pending);
+        this.hold(pending, by);
+        continue;
+      }
+      const ms = Math.round(performance.now() - (pending.held?.since ?? 0));
+      for (const toxic of pending.held?.by ?? []) this.report(pending, toxic, 'released', { connection: true, ms });
+      void this.dial(pending);
+    }
+  }
+
+  private report(pending: Pending, toxic: ToxicConfig, action: FaultAction, detail: FaultDetail): void {
+    this.reporter.fault({
+      proxy: this.name, protocol: this.protocol, conn: pending.id, client: pending.peer,
+      toxic: toxic.name, type: toxic.type, stream: toxic.stream, action, detail,
+    });
   }
 
   private accept(client: net.Socket): void {
@@ -93,7 +141,8 @@ export class TcpProxy extends Proxy implements ConnectionOwner {
       this.held = this.held.filter((p) => p !== pending);
     });
     // Accepted but not forwarded while fully partitioned, as a SYN would not reach the server.
-    if (this.partitioned()) this.held.push(pending);
+    const by = this.holding(pending);
+    if (by.length > 0) this.hold(pending, by);
     else void this.dial(pending);
   }
 
@@ -114,16 +163,29 @@ export class TcpProxy extends Proxy implements ConnectionOwner {
       client.destroy();
       return;
     }
+    // Timed from here, after any slow-open delay: only the connect itself is limited.
     const upstream = net.connect({ host: target.host, port: target.port, allowHalfOpen: true, noDelay: true });
+    const limit = TcpProxy.dialTimeoutMs;
     const refuse = (err: Error) => {
+      clearTimeout(timer);
+      client.off('close', abandon);
+      upstream.destroy();
       this.reporter.warn(`${this.name}: upstream ${this.upstream} unreachable`, { error: err.message, client: peer });
       client.destroy();
     };
+    const timer = setTimeout(() => {
+      upstream.off('error', refuse);
+      refuse(new Error(`connect timed out after ${limit} ms`));
+    }, limit);
     // The client may give up before the upstream answers.
-    const abandon = () => upstream.destroy();
+    const abandon = () => {
+      clearTimeout(timer);
+      upstream.destroy();
+    };
     client.once('close', abandon);
     upstream.once('error', refuse);
     upstream.once('connect', () => {
+      clearTimeout(timer);
       upstream.off('error', refuse);
       client.off('close', abandon);
       this.pending.delete(client);
@@ -144,10 +206,7 @@ export class TcpProxy extends Proxy implements ConnectionOwner {
       // Same stream as the stage's own roll, so the decision here and there agree.
       if (delay <= 0 || !this.randomFor(pending.seq, toxic.stream, toxic.name).chance(toxic.toxicity)) continue;
       total += delay;
-      this.reporter.fault({
-        proxy: this.name, protocol: this.protocol, conn: pending.id, client: pending.peer,
-        toxic: toxic.name, type: toxic.type, stream: toxic.stream, action: 'delayed', detail: { ms: delay },
-      });
+      this.report(pending, toxic, 'delayed', { ms: delay });
     }
     return total;
   }
@@ -159,4 +218,6 @@ interface Pending {
   seq: number;
   client: net.Socket;
   peer: string;
+  /** Set while a full partition holds it: since when, and by which toxics. */
+  held?: { since: number; by: ToxicConfig[] };
 }
