@@ -34,7 +34,8 @@ export interface ServerOptions {
   /** Seeds every random decision; a fresh seed is chosen (and reported) when absent. */
   seed?: number;
   /** A populate array, or the path of a JSON file holding one, applied after the stored state
-   *  is restored (so it wins over stored proxies of the same name) and before the API listens. */
+   *  is restored and before the API listens. Each entry replaces the stored proxy of the same
+   *  name outright, identical or not (its stored toxics and disabled flag go), and is stored. */
   config?: string | ProxyInput[];
   /** The SQLite file for state and the event log. ':memory:' (the default) keeps nothing
    *  across restarts; false turns persistence off entirely. The CLI defaults to faultline.db. */
@@ -230,6 +231,7 @@ async function applyConfig(collection: Collection, config: string | ProxyInput[]
   } else {
     inputs = config;
   }
-  const result = await collection.populate(inputs);
+  // Unlike POST /populate, an identical stored proxy is replaced too: the file says what runs.
+  const result = await collection.populate(inputs, { replace: true });
   if (result.error !== undefined) throw new Error(`config: ${result.error.message}`);
 }

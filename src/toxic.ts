@@ -32,12 +32,15 @@ export interface Chunk {
 export type AttributeValue = number | string | boolean;
 export type Attributes = Record<string, AttributeValue>;
 
-/** Declares one attribute: validation, the `GET /toxics` catalog and defaults come from it. */
-export type AttributeSpec =
+/** Declares one attribute: validation, the `GET /toxics` catalog and defaults come from it.
+ *  `protocols` narrows where the attribute means something below the toxic's own protocols;
+ *  on other proxies it is neither stored nor shown, so TCP clients see Toxiproxy's exact JSON. */
+export type AttributeSpec = { protocols?: readonly Protocol[] } & (
   | { kind: 'integer'; default: number; unit: string; min?: number; max?: number; description: string }
   | { kind: 'number'; default: number; unit: string; min?: number; max?: number; description: string }
   | { kind: 'boolean'; default: boolean; description: string }
-  | { kind: 'enum'; default: string; values: readonly string[]; description: string };
+  | { kind: 'enum'; default: string; values: readonly string[]; description: string }
+);
 
 /** setTimeout's ceiling (about 24.8 days); longer durations would fire at once. */
 export const MAX_MS = 2_147_483_647;

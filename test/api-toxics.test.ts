@@ -8,9 +8,10 @@ import type { TestServer } from './_helpers/net.js';
 import { assertError, withServer } from './_helpers/api.js';
 import { TOXICS } from '../toxics/index.js';
 
+/** Toxiproxy's toxics and their attributes on a TCP proxy, exactly as Toxiproxy shows them. */
 const TYPES: Record<string, string[]> = {
   latency: ['latency', 'jitter'],
-  bandwidth: ['rate', 'queue'],
+  bandwidth: ['rate'],
   slow_close: ['delay'],
   timeout: ['timeout'],
   reset_peer: ['timeout'],
@@ -119,8 +120,38 @@ test('GET one toxic: 200 with the object, 404 toxic not found', () => withProxy(
   const res = await server.api('GET', '/proxies/p/toxics/a%20b');
   assert.is(res.status, 200);
   assert.is(res.text, created.text);
-  assert.equal(res.json, { attributes: { rate: 100, queue: 100 }, name: 'a b', type: 'bandwidth', stream: 'downstream', toxicity: 1 });
+  assert.equal(res.json, { attributes: { rate: 100 }, name: 'a b', type: 'bandwidth', stream: 'downstream', toxicity: 1 });
   assertError(await server.api('GET', '/proxies/p/toxics/nope'), 404, 'toxic not found');
+}));
+
+test('UDP-only attributes: bandwidth queue shows on UDP, and on TCP is ignored on input and never shown', () => withServer(async (server, echo) => {
+  await server.proxy('p', echo.address);
+  const udp = await server.api('POST', '/proxies', { name: 'u', listen: '127.0.0.1:0', upstream: echo.address, protocol: 'udp' });
+  assert.is(udp.status, 201);
+  const onUdp = await server.toxic('u', { type: 'bandwidth', attributes: { rate: 5 } });
+  assert.is(onUdp.text, '{"attributes":{"rate":5,"queue":100},"name":"bandwidth_downstream","type":"bandwidth","stream":"downstream","toxicity":1}');
+  assert.equal((await server.api('PATCH', '/proxies/u/toxics/bandwidth_downstream', { attributes: { queue: 7 } })).json.attributes, { rate: 5, queue: 7 });
+  assertError(await server.toxic('u', { name: 'bad', type: 'bandwidth', attributes: { queue: 0 } }), 400, /queue/);
+  // On TCP, as Toxiproxy treats keys it does not know: accepted, not validated, not kept.
+  for (const queue of [5, -1, 'x']) {
+    const res = await server.toxic('p', { name: `q${queue}`, type: 'bandwidth', attributes: { rate: 3, queue } });
+    assert.is(res.text, `{"attributes":{"rate":3},"name":"q${queue}","type":"bandwidth","stream":"downstream","toxicity":1}`);
+  }
+  const patched = await server.api('PATCH', '/proxies/p/toxics/q5', { attributes: { rate: 4, queue: 9 } });
+  assert.equal(patched.json.attributes, { rate: 4 });
+  assert.equal((await server.api('GET', '/proxies/p')).json.toxics.map((t: any) => t.attributes), [{ rate: 4 }, { rate: 3 }, { rate: 3 }]);
+  assert.equal((await server.api('GET', '/proxies/u')).json.toxics.map((t: any) => t.attributes), [{ rate: 5, queue: 7 }]);
+}));
+
+test('"stream": null is absent, as in Toxiproxy: downstream on create, unchanged on update', () => withProxy(async (server) => {
+  const res = await server.toxic('p', { type: 'latency', stream: null, name: null, toxicity: null });
+  assert.is(res.status, 200, res.text);
+  assert.equal([res.json.name, res.json.stream, res.json.toxicity], ['latency_downstream', 'downstream', 1]);
+  await server.toxic('p', { name: 'up', type: 'latency', stream: 'upstream' });
+  const updated = await server.api('POST', '/proxies/p/toxics/up', { stream: null, attributes: { latency: 5 } });
+  assert.is(updated.status, 200, updated.text);
+  assert.equal([updated.json.stream, updated.json.attributes.latency], ['upstream', 5]);
+  assertError(await server.toxic('p', { type: 'latency', stream: 3 }), 400, 'bad request body: field stream must be a string, got number');
 }));
 
 test('update (POST and PATCH) merges attributes, changes toxicity only when given, ignores name/type/stream', () => withProxy(async (server) => {
@@ -205,6 +236,10 @@ test('GET /toxics: a catalog of every type with attribute units, defaults, descr
   assert.is(byType.latency.attributes.latency.unit, 'ms');
   assert.is(byType.latency.attributes.latency.default, 0);
   assert.is(byType.bandwidth.attributes.rate.unit, 'KB/s');
+  // An attribute narrower than its toxic says where it applies; the others apply wherever it does.
+  assert.equal(byType.bandwidth.protocols, ['tcp', 'udp']);
+  assert.equal(byType.bandwidth.attributes.queue.protocols, ['udp']);
+  assert.is(byType.bandwidth.attributes.rate.protocols, undefined);
   assert.match(byType.slicer.attributes.delay.unit, /^(µs|us|microseconds)$/);
   assert.is(byType.slow_close.attributes.delay.unit, 'ms');
   assert.is(byType.limit_data.attributes.bytes.unit, 'bytes');

@@ -14,7 +14,11 @@ export const bandwidth = defineToxic<BandwidthAttributes>({
   protocols: ['tcp', 'udp'],
   attributes: {
     rate: { kind: 'integer', default: 0, unit: 'KB/s', description: 'maximum throughput, 0 to stall' },
-    queue: { kind: 'integer', default: 100, unit: 'datagrams', min: 1, max: 1_000_000, description: 'UDP only: datagrams held waiting to be sent before further ones are dropped (ignored on TCP)' },
+    // UDP only: a TCP toxic has no queue attribute (as in Toxiproxy), so TCP never reads it.
+    queue: {
+      kind: 'integer', default: 100, unit: 'datagrams', min: 1, max: 1_000_000, protocols: ['udp'],
+      description: 'datagrams held waiting to be sent before further ones are dropped',
+    },
   },
   async pipe(stage) {
     if (stage.protocol === 'udp') return datagrams(stage);

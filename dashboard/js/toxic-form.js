@@ -69,7 +69,7 @@ export function openToxicForm(proxy, toxic) {
   const showType = () => {
     current.def = state.catalog.find((d) => d.type === typeSelect.value) ?? null;
     description.textContent = current.def?.description ?? '';
-    current.attrs = renderAttributes(attrs, current.def, toxic);
+    current.attrs = renderAttributes(attrs, current.def, toxic, protocol);
   };
   typeSelect.addEventListener('change', showType);
   showType();
@@ -80,10 +80,12 @@ export function openToxicForm(proxy, toxic) {
  * @param {HTMLFieldSetElement} box
  * @param {ToxicDefinition | null} def
  * @param {Toxic | null} toxic
+ * @param {string} protocol
  * @returns {AttrField[]}
  */
-function renderAttributes(box, def, toxic) {
-  const entries = Object.entries(def?.attributes ?? {});
+function renderAttributes(box, def, toxic, protocol) {
+  // An attribute meant for the other protocol would be ignored by the server, so it isn't offered.
+  const entries = Object.entries(def?.attributes ?? {}).filter(([, spec]) => !spec.protocols || spec.protocols.includes(protocol));
   replace(box, h('legend', { text: entries.length === 0 ? 'No attributes' : 'Attributes' }));
   return entries.map(([name, spec]) => {
     const id = `toxic-attr-${name}`;

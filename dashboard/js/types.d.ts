@@ -37,10 +37,10 @@ export interface Proxy {
   sessions?: number;
 }
 
-export type AttributeSpec =
+export type AttributeSpec = { protocols?: string[] } & (
   | { kind: 'integer' | 'number'; default: number; unit: string; min?: number; max?: number; description: string }
   | { kind: 'boolean'; default: boolean; description: string }
-  | { kind: 'enum'; default: string; values: string[]; description: string };
+  | { kind: 'enum'; default: string; values: string[]; description: string });
 
 export interface ToxicDefinition {
   type: string;

@@ -43,14 +43,11 @@ export function populateInput(body: unknown): ProxyInput[] {
 
 export function toxicInput(body: unknown): ToxicInput {
   const json = objectBody(body, 'toxic');
-  const stream = json.stream;
-  if (stream !== undefined && typeof stream !== 'string') {
-    throw badBody(`field stream must be a string, got ${kind(stream)}`);
-  }
   return {
     name: optional(json, 'name', 'string'),
     type: optional(json, 'type', 'string'),
-    stream: stream as string | undefined,
+    // null is absent, as for the other fields: Toxiproxy's decoder leaves the stream downstream.
+    stream: optional(json, 'stream', 'string'),
     toxicity: optional(json, 'toxicity', 'number'),
     attributes: json.attributes,
     // null is kept (not folded into "absent"): on update it clears the ttl.

@@ -3,7 +3,7 @@
 // toxic input is checked (clients' tests depend on which error wins).
 
 import { FaultlineError, badBody, missingField } from '../errors.js';
-import { parseAttributes, type AnyToxicDefinition, type Stream } from '../toxic.js';
+import type { AnyToxicDefinition, Stream } from '../toxic.js';
 import { reportBound, resolveListen } from './address.js';
 import {
   checkIdleTimeout, checkToxicity, checkUpstream, expiryOf,
@@ -14,7 +14,7 @@ import type { Reporter } from './reporter.js';
 import type { Proxy, ProxyDeps } from './proxy.js';
 import { TcpProxy } from './tcp-proxy.js';
 import { UdpProxy } from './udp-proxy.js';
-import { toxicJSON, type ToxicConfig } from './toxic-config.js';
+import { parseToxicAttributes, toxicJSON, type ToxicConfig } from './toxic-config.js';
 
 export interface CollectionDeps {
   reporter: Reporter;
@@ -40,13 +40,8 @@ export class Collection {
     return proxy;
   }
 
-  async create(input: ProxyInput): Promise<Proxy> {
-    const proxy = this.build(input);
-    if (this.proxies.has(proxy.name)) throw new FaultlineError('ERR_PROXY_EXISTS');
-    if (input.enabled ?? true) await proxy.start();
-    this.proxies.set(proxy.name, proxy);
-    this.changed(proxy, 'proxy:created');
-    return proxy;
+  create(input: ProxyInput): Promise<Proxy> {
+    return this.open(input, false);
   }
 
   /** A partial update: missing fields keep their values. A new address restarts the listener. */
@@ -55,13 +50,16 @@ export class Collection {
     if (input.protocol !== undefined && input.protocol !== proxy.protocol) {
       throw badBody(`protocol cannot change (${proxy.protocol} to ${input.protocol}); delete the proxy and create it again`);
     }
+    // Every check (the listen address's included) comes before the first change, so a refused
+    // update leaves the proxy as it was.
     const idle = checkIdleTimeout(proxy.protocol, input.idle_timeout);
-    if (idle !== undefined && proxy instanceof UdpProxy) proxy.setIdleTimeout(idle);
     const upstream = input.upstream ?? proxy.upstream;
     if (input.upstream !== undefined) checkUpstream(upstream);
     const listen = input.listen ?? proxy.listen;
     const wanted = input.enabled ?? proxy.enabled;
-    if (await this.differs(proxy, listen, upstream)) {
+    const moved = await this.differs(proxy, listen, upstream);
+    if (idle !== undefined && proxy instanceof UdpProxy) proxy.setIdleTimeout(idle);
+    if (moved) {
       await proxy.stop();
       proxy.listen = listen;
       proxy.upstream = upstream;
@@ -85,10 +83,12 @@ export class Collection {
 
   /**
    * Creates or replaces proxies in order after validating them all. An identical entry is left
-   * untouched (toxics, connections and enabled state kept); a differing one is replaced. Stops
-   * at the first failure, keeping what was done, as Toxiproxy does.
+   * untouched (toxics, connections and enabled state kept; a UDP one takes a new idle_timeout);
+   * a differing one is replaced. Stops at the first failure, keeping what was done, as
+   * Toxiproxy does. With `replace`, identical entries are replaced too: a config applied at
+   * start must win over the stored state, whose disabled flag and toxics it does not name.
    */
-  async populate(inputs: ProxyInput[]): Promise<{ proxies: Proxy[]; error?: FaultlineError }> {
+  async populate(inputs: ProxyInput[], options: { replace?: boolean } = {}): Promise<{ proxies: Proxy[]; error?: FaultlineError }> {
     inputs.forEach((input, i) => {
       if (!input.name) throw missingField('name', i + 1);
       if (!input.upstream) throw missingField('upstream', i + 1);
@@ -104,7 +104,9 @@ export class Collection {
         const existing = this.proxies.get(input.name!);
         if (existing !== undefined) {
           const protocol = input.protocol ?? 'tcp';
-          if (protocol === existing.protocol && !(await this.differs(existing, input.listen ?? '', input.upstream!))) {
+          if (options.replace !== true && protocol === existing.protocol
+            && !(await this.differs(existing, input.listen ?? '', input.upstream!))) {
+            this.retime(existing, input.idle_timeout);
             done.push(existing);
             continue;
           }
@@ -142,11 +144,11 @@ export class Collection {
     for (const entry of saved) {
       let proxy: Proxy;
       try {
-        proxy = await this.create(entry);
+        proxy = await this.open(entry, true);
       } catch (err) {
         if (!(err instanceof FaultlineError) || err.code !== 'ERR_LISTEN') throw err;
         warnings.push(`proxy ${entry.name} restored disabled: ${err.message}`);
-        proxy = await this.create({ ...entry, enabled: false });
+        proxy = await this.open({ ...entry, enabled: false }, true);
       }
       for (const toxic of entry.toxics) {
         if (toxic.expiresAt != null && toxic.expiresAt <= Date.now()) {
@@ -154,7 +156,7 @@ export class Collection {
           continue;
         }
         try {
-          await this.addToxic(proxy.name, toxic);
+          await this.insertToxic(proxy.name, toxic, true);
         } catch (err) {
           warnings.push(`toxic ${toxic.name} on ${proxy.name} not restored: ${(err as Error).message}`);
         }
@@ -176,7 +178,13 @@ export class Collection {
     return toxic;
   }
 
-  async addToxic(proxyName: string, input: ToxicInput): Promise<ToxicConfig> {
+  addToxic(proxyName: string, input: ToxicInput): Promise<ToxicConfig> {
+    return this.insertToxic(proxyName, input, false);
+  }
+
+  /** `restored` marks the events of state brought back at start, so the log tells them from
+   *  what a client did. */
+  private async insertToxic(proxyName: string, input: ToxicInput, restored: boolean): Promise<ToxicConfig> {
     const proxy = this.get(proxyName);
     const streamLabel = input.stream ?? 'downstream';
     const stream = streamLabel.toLowerCase();
@@ -192,12 +200,13 @@ export class Collection {
     const config: ToxicConfig = {
       name, type, stream: stream as Stream, streamLabel, definition,
       toxicity: checkToxicity(input.toxicity ?? 1),
-      attributes: parseAttributes(definition, input.attributes),
+      attributes: parseToxicAttributes(definition, proxy.protocol, input.attributes),
       expiresAt: input.expiresAt !== undefined ? input.expiresAt : expiryOf(input.ttl) ?? null,
     };
     await proxy.addToxic(config);
     this.schedule(proxy.name, config);
-    this.deps.reporter.changed({ kind: 'toxic:added', proxy: proxy.name, toxic: name, body: toxicJSON(config) });
+    const body = toxicJSON(config);
+    this.deps.reporter.changed({ kind: 'toxic:added', proxy: proxy.name, toxic: name, body, ...(restored ? { restored: true as const } : {}) });
     return config;
   }
 
@@ -208,7 +217,7 @@ export class Collection {
     const config: ToxicConfig = {
       ...current,
       toxicity: input.toxicity === undefined ? current.toxicity : checkToxicity(input.toxicity),
-      attributes: parseAttributes(current.definition, input.attributes, current.attributes),
+      attributes: parseToxicAttributes(current.definition, proxy.protocol, input.attributes, current.attributes),
       expiresAt: input.ttl === undefined ? current.expiresAt : expiryOf(input.ttl) ?? null,
     };
     await proxy.updateToxic(config);
@@ -260,7 +269,24 @@ export class Collection {
     return reportBound(resolved.host, resolved.port) !== proxy.listen;
   }
 
-  private changed(proxy: Proxy, kind: 'proxy:created' | 'proxy:updated'): void {
-    this.deps.reporter.changed({ kind, proxy: proxy.name, body: proxy.toJSON() });
+  private async open(input: ProxyInput, restored: boolean): Promise<Proxy> {
+    const proxy = this.build(input);
+    if (this.proxies.has(proxy.name)) throw new FaultlineError('ERR_PROXY_EXISTS');
+    if (input.enabled ?? true) await proxy.start();
+    this.proxies.set(proxy.name, proxy);
+    this.changed(proxy, 'proxy:created', restored);
+    return proxy;
+  }
+
+  /** A kept UDP proxy takes populate's idle_timeout, and the change is reported (and stored). */
+  private retime(proxy: Proxy, idle: number | undefined): void {
+    if (idle === undefined || !(proxy instanceof UdpProxy) || proxy.idleTimeout === idle) return;
+    proxy.setIdleTimeout(idle);
+    this.changed(proxy, 'proxy:updated');
+  }
+
+  private changed(proxy: Proxy, kind: 'proxy:created' | 'proxy:updated', restored = false): void {
+    const body = proxy.toJSON();
+    this.deps.reporter.changed({ kind, proxy: proxy.name, body, ...(restored ? { restored: true as const } : {}) });
   }
 }

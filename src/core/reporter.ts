@@ -29,13 +29,18 @@ export interface ConnectionClosed extends ConnectionInfo {
   bytesDown: number;
   durationMs: number;
   reason: string;
+  /** UDP sessions only: sends the upstream refused (ICMP unreachable and the like). */
+  upstreamErrors?: number;
 }
 
-/** A change to the configured state: what a store persists and a dashboard redraws. */
+/**
+ * A change to the configured state: what a store persists and a dashboard redraws. `restored`
+ * marks state brought back from the store at start, so the log tells it from a user's action.
+ */
 export type StateChange =
-  | { kind: 'proxy:created' | 'proxy:updated'; proxy: string; body: Record<string, unknown> }
+  | { kind: 'proxy:created' | 'proxy:updated'; proxy: string; body: Record<string, unknown>; restored?: true }
   | { kind: 'proxy:deleted'; proxy: string }
-  | { kind: 'toxic:added' | 'toxic:updated'; proxy: string; toxic: string; body: Record<string, unknown> }
+  | { kind: 'toxic:added' | 'toxic:updated'; proxy: string; toxic: string; body: Record<string, unknown>; restored?: true }
   | { kind: 'toxic:removed' | 'toxic:expired'; proxy: string; toxic: string };
 
 export interface Reporter {

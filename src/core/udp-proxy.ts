@@ -24,6 +24,8 @@ export class UdpProxy extends Proxy implements SessionOwner {
   private sweeper: NodeJS.Timeout | null = null;
   private target: Target | null = null;
   private seq = 0;
+  /** Upstream errors of sessions already closed; the live ones keep their own count. */
+  private closedUpstreamErrors = 0;
 
   constructor(name: string, listen: string, upstream: string, deps: ProxyDeps, public idleTimeout = DEFAULT_IDLE_TIMEOUT) {
     super(name, listen, upstream, deps);
@@ -68,6 +70,13 @@ export class UdpProxy extends Proxy implements SessionOwner {
     return { ...super.toJSON(), protocol: this.protocol, idle_timeout: this.idleTimeout, sessions: this.sessions.size };
   }
 
+  /** Upstream errors (ICMP unreachable and the like) over every session so far, for metrics. */
+  get upstreamErrors(): number {
+    let total = this.closedUpstreamErrors;
+    for (const session of this.sessions.values()) total += session.upstreamErrors;
+    return total;
+  }
+
   setIdleTimeout(ms: number): void {
     this.idleTimeout = ms;
     if (this.socket !== null) this.armSweeper();
@@ -79,11 +88,13 @@ export class UdpProxy extends Proxy implements SessionOwner {
 
   // ---- SessionOwner ----
 
-  sendToClient(data: Buffer, port: number, address: string): void {
-    this.socket?.send(data, port, address);
+  sendToClient(data: Buffer, port: number, address: string, failed?: (err: Error) => void): void {
+    if (failed === undefined) return void this.socket?.send(data, port, address);
+    this.socket?.send(data, port, address, (err) => { if (err) failed(err); });
   }
 
   sessionClosed(session: UdpSession): void {
+    this.closedUpstreamErrors += session.upstreamErrors;
     this.sessions.delete(`${session.clientAddress}\0${session.clientPort}`);
   }
 
@@ -109,19 +120,24 @@ export class UdpProxy extends Proxy implements SessionOwner {
 
   /** Resolves the upstream before the first session. Errors are warned about, not thrown. */
   resolveTarget(): Promise<void> {
-    this.resolving ??= (async () => {
-      try {
-        const { host, port } = parseHostPort(this.upstream);
-        const family = isIP(host);
-        const address = family !== 0 ? { address: host, family } : await lookup(host);
-        this.target = { host: address.address, port, family: address.family === 6 ? 6 : 4 };
-      } catch (err) {
-        this.reporter.warn(`${this.name}: cannot resolve upstream ${this.upstream}`, { error: (err as Error).message });
-      } finally {
-        this.resolving = null;
-      }
-    })();
-    return this.resolving;
+    if (this.resolving !== null) return this.resolving;
+    const run = this.lookupTarget();
+    // Cleared once settled, not inside lookupTarget: for an IP literal it settles before the
+    // assignment below, and a stale promise would make every later start skip the lookup.
+    this.resolving = run;
+    void run.then(() => { if (this.resolving === run) this.resolving = null; });
+    return run;
+  }
+
+  private async lookupTarget(): Promise<void> {
+    try {
+      const { host, port } = parseHostPort(this.upstream);
+      const family = isIP(host);
+      const address = family !== 0 ? { address: host, family } : await lookup(host);
+      this.target = { host: address.address, port, family: address.family === 6 ? 6 : 4 };
+    } catch (err) {
+      this.reporter.warn(`${this.name}: cannot resolve upstream ${this.upstream}`, { error: (err as Error).message });
+    }
   }
 
   /** Idle sessions are found by a sweep rather than a timer per datagram, off the data path. */

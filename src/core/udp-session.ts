@@ -7,17 +7,22 @@ import dgram from 'node:dgram';
 import { performance } from 'node:perf_hooks';
 import type { Chunk, Stream } from '../toxic.js';
 import { Chain, type ChainHost } from './chain.js';
-import { LiveBase, type LiveOwner } from './live-base.js';
+import { LiveBase, type ConnectionDescription, type LiveOwner } from './live-base.js';
 import type { LiveConnection } from './proxy.js';
+import type { ConnectionClosed } from './reporter.js';
 import type { ChunkTarget, StageRun } from './stage.js';
 
-export interface SessionOwner extends LiveOwner {  /** Sends a datagram from the proxy's listening socket to a client. */
-  sendToClient(data: Buffer, port: number, address: string): void;
+export interface SessionOwner extends LiveOwner {
+  /** Sends a datagram from the proxy's listening socket to a client; `failed` hears of errors. */
+  sendToClient(data: Buffer, port: number, address: string, failed?: (err: Error) => void): void;
   sessionClosed(session: UdpSession): void;
 }
 
 /** Datagrams that may wait while the upstream socket is still being set up. */
 const MAX_EARLY = 1024;
+/** The largest UDP payload IPv4 carries. IPv6 carries up to 65,527 bytes, so a datagram between
+ *  the two fits one side of a proxy that joins the families but not the other. */
+const MAX_IPV4_PAYLOAD = 65_507;
 
 class DatagramSink implements ChunkTarget {
   constructor(private readonly send: (data: Buffer) => void) {}
@@ -41,7 +46,8 @@ export class UdpSession extends LiveBase implements ChainHost, LiveConnection {
   private readonly socket: dgram.Socket;
   private early: Buffer[] | null = [];
   private closed = false;
-  private lastWarn = 0;
+  /** -Infinity, not 0: performance.now() starts near 0, so the first error must still warn. */
+  private lastWarn = -Infinity;
 
   constructor(
     id: string,
@@ -62,7 +68,7 @@ export class UdpSession extends LiveBase implements ChainHost, LiveConnection {
       for (const data of early) this.sendUpstream(data);
     });
     this.up = new Chain('upstream', new DatagramSink((d) => this.sendUpstream(d)), this);
-    this.down = new Chain('downstream', new DatagramSink((d) => this.owner.sendToClient(d, clientPort, clientAddress)), this);
+    this.down = new Chain('downstream', new DatagramSink((d) => this.sendToClient(d)), this);
     this.up.init(owner.toxicsFor('upstream'));
     this.down.init(owner.toxicsFor('downstream'));
     owner.reporter.connectionOpened(this.info());
@@ -85,14 +91,20 @@ export class UdpSession extends LiveBase implements ChainHost, LiveConnection {
     this.up.teardown();
     this.down.teardown();
     this.socket.close();
-    this.owner.reporter.connectionClosed({
+    const closed: ConnectionClosed = {
       ...this.info(),
       bytesUp: this.bytesUp,
       bytesDown: this.bytesDown,
       durationMs: Date.now() - this.openedAt,
       reason,
-    });
+      upstreamErrors: this.upstreamErrors,
+    };
+    this.owner.reporter.connectionClosed(closed);
     this.owner.sessionClosed(this);
+  }
+
+  override describe(): ConnectionDescription & { upstream_errors: number } {
+    return { ...super.describe(), upstream_errors: this.upstreamErrors };
   }
 
   /** UDP has no reset; the session simply ends. */
@@ -137,17 +149,55 @@ export class UdpSession extends LiveBase implements ChainHost, LiveConnection {
       if (this.early.length < MAX_EARLY) this.early.push(data);
       return;
     }
-    this.socket.send(data, (err) => { if (err) this.upstreamError(err); });
+    this.socket.send(data, (err) => { if (err) this.sendFailed('upstream', data.length, err); });
   }
 
-  /** An unreachable upstream answers with ICMP port unreachable: count it, warn now and then. */
+  private sendToClient(data: Buffer): void {
+    // Only a datagram too large for IPv4 can fail here; a callback on every send would cost
+    // the common path for nothing (without one, Node drops send errors silently).
+    if (data.length <= MAX_IPV4_PAYLOAD) return this.owner.sendToClient(data, this.clientPort, this.clientAddress);
+    this.owner.sendToClient(data, this.clientPort, this.clientAddress, (err) => this.sendFailed('downstream', data.length, err));
+  }
+
+  private sendFailed(stream: Stream, bytes: number, err: Error): void {
+    if (codeOf(err) !== 'EMSGSIZE') {
+      if (stream === 'upstream') return this.upstreamError(err);
+      return this.warn(`${this.owner.name}: sending to client ${this.client} failed`, err);
+    }
+    // DROPPED: the far side's address family cannot carry this datagram. No toxic did it, so
+    // the event names none; it still counts and is rate-limited like every other drop.
+    this.owner.reporter.fault({
+      proxy: this.owner.name, protocol: this.protocol, conn: this.id, client: this.client,
+      toxic: '', type: '', stream, action: 'dropped', detail: { reason: 'too_large', bytes },
+    });
+    const to = stream === 'upstream' ? `upstream ${this.owner.upstream}` : `client ${this.client}`;
+    this.warn(`${this.owner.name}: dropped a ${bytes}-byte datagram too large to send to ${to}`, err);
+  }
+
+  /** Errors from the upstream socket; above all ICMP unreachable, which arrives on a later send
+   *  or receive. Counted for GET /connections, conn:closed and metrics; warned now and then. */
   private upstreamError(err: Error): void {
+    if (this.closed) return; // its count has gone to the proxy's total already
     this.upstreamErrors++;
+    const code = codeOf(err);
+    const what = UNREACHABLE[code] === undefined ? 'failed' : `unreachable (${UNREACHABLE[code]})`;
+    this.warn(`${this.owner.name}: upstream ${this.owner.upstream} ${what}`, err);
+  }
+
+  private warn(message: string, err: Error): void {
     const now = performance.now();
     if (now - this.lastWarn < 1000) return;
     this.lastWarn = now;
-    this.owner.reporter.warn(`${this.owner.name}: upstream ${this.owner.upstream} unreachable`, {
-      conn: this.id, client: this.client, error: (err as NodeJS.ErrnoException).code ?? err.message, errors: this.upstreamErrors,
+    this.owner.reporter.warn(message, {
+      conn: this.id, client: this.client, error: codeOf(err), upstream_errors: this.upstreamErrors,
     });
   }
 }
+
+const UNREACHABLE: Record<string, string> = {
+  ECONNREFUSED: 'ICMP port unreachable: nothing listens there',
+  EHOSTUNREACH: 'no route to host',
+  ENETUNREACH: 'network unreachable',
+};
+
+const codeOf = (err: Error): string => (err as NodeJS.ErrnoException).code ?? err.message;

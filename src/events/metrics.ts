@@ -1,7 +1,7 @@
 // Prometheus metrics for GET /metrics, through prom-client on a registry of our own, so two
 // servers in one process (as in the tests) never share or clash over the global one.
-// Counts that already live elsewhere (the bus's fault counters, open connections' bytes, the
-// store's failures) are read at scrape time in collect() hooks: reset, then set from the
+// Counts that already live elsewhere (the bus's fault counters, open connections' bytes, UDP
+// proxies' upstream errors, the store's failures) are read at scrape time in collect() hooks: reset, then set from the
 // source, so they cannot drift from it. Only what nobody else keeps (connections opened and
 // closed, closed connections' bytes, folded events) is accumulated here from bus events.
 
@@ -11,8 +11,9 @@ import type { EventBus } from './bus.js';
 
 export interface MetricsDeps {
   bus: EventBus;
-  /** The configured proxies: each gets zero-valued series, so dashboards see it before traffic. */
-  collection: { list(): ReadonlyArray<{ readonly name: string; readonly protocol: Protocol }> };
+  /** The configured proxies: each gets zero-valued series, so dashboards see it before traffic.
+   *  A UDP proxy counts its upstream errors itself, so the data path never reports each one. */
+  collection: { list(): ReadonlyArray<{ readonly name: string; readonly protocol: Protocol; readonly upstreamErrors?: number }> };
   /** Bytes moved so far by connections still open: one entry per connection or per proxy, summed. */
   liveBytes?: () => ReadonlyArray<{ proxy: string; up: number; down: number }>;
   /** The store's running totals; both read as 0 without a store. */
@@ -111,6 +112,18 @@ export function createMetrics(deps: MetricsDeps): Metrics {
     registers: [registry],
     collect() {
       for (const p of deps.collection.list()) this.inc({ proxy: p.name }, 0);
+    },
+  });
+  new Counter({
+    name: `${PREFIX}upstream_errors_total`,
+    help: 'Errors a UDP proxy got sending to or receiving from its upstream (ICMP unreachable and the like).',
+    labelNames: ['proxy'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const p of deps.collection.list()) {
+        if (p.protocol === 'udp') this.inc({ proxy: p.name }, p.upstreamErrors ?? 0);
+      }
     },
   });
   const storeCounter = (name: string, help: string, pick: (s: { failures: number; dropped: number }) => number) =>

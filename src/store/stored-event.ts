@@ -51,7 +51,10 @@ export function toStoredEvent<K extends LoggedBusEvent>(kind: K, payload: BusEve
       const p = payload as BusEvents['conn:closed'];
       return {
         id: p.id, ts: p.ts, kind, proxy: p.proxy, protocol: p.protocol, conn: p.conn, client: p.client,
-        detail: { upstream: p.upstream, bytesUp: p.bytesUp, bytesDown: p.bytesDown, durationMs: p.durationMs, reason: p.reason },
+        detail: {
+          upstream: p.upstream, bytesUp: p.bytesUp, bytesDown: p.bytesDown, durationMs: p.durationMs, reason: p.reason,
+          ...(p.upstreamErrors === undefined ? {} : { upstreamErrors: p.upstreamErrors }),
+        },
       };
     }
     default: {
@@ -59,7 +62,7 @@ export function toStoredEvent<K extends LoggedBusEvent>(kind: K, payload: BusEve
       const event: StoredEvent = { id: p.id, ts: p.ts, kind: p.kind, proxy: p.proxy };
       if ('toxic' in p) event.toxic = p.toxic;
       if ('body' in p) {
-        event.detail = p.body;
+        event.detail = 'restored' in p && p.restored ? { ...p.body, restored: true } : p.body;
         // A toxic's type and stream get their columns too, so `?type=latency` finds its history.
         if (p.kind.startsWith('toxic:') && typeof p.body.type === 'string') event.type = p.body.type;
         if (p.kind.startsWith('toxic:') && typeof p.body.stream === 'string') event.stream = p.body.stream.toLowerCase();
