@@ -26,6 +26,9 @@ COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 # The dashboard's static files, served at /dashboard/ (no build step).
 COPY dashboard ./dashboard
+# `faultline` on the PATH, so the command reads as it does elsewhere and `docker exec` can use
+# the client commands; node follows the link, so the CLI's relative imports still resolve.
+RUN chmod +x dist/src/cli/main.js && ln -s /app/dist/src/cli/main.js /usr/local/bin/faultline
 # State and the event log live in /data, writable by the unprivileged user; mount a volume
 # there to keep them across container restarts.
 RUN mkdir /data && chown node:node /data
@@ -34,9 +37,10 @@ USER node
 # The API and the dashboard (/dashboard/). Proxies listen on whatever ports they are given;
 # publish those too (docker run -p).
 EXPOSE 8474
-# Listening on 0.0.0.0 needs a token, or the server refuses to start: pass one in the
-# environment (docker run -e FAULTLINE_TOKEN=...), which `serve` reads when --token is absent.
-# Browsers must present it (the dashboard page carries it); Toxiproxy clients need none.
+# A container must listen beyond its own loopback to be reachable, and a plain `docker run`
+# must start. --insecure lets it start without a chosen token (with a warning; browsers still
+# need the random token the dashboard page carries). A token in the environment
+# (docker run -e FAULTLINE_TOKEN=...) takes precedence and silences the warning.
 # Scenario files mounted at /app/scenarios are offered by the dashboard.
-ENTRYPOINT ["node", "dist/src/cli/main.js"]
-CMD ["serve", "--host", "0.0.0.0", "--db", "/data/faultline.db"]
+ENTRYPOINT ["faultline"]
+CMD ["serve", "--host", "0.0.0.0", "--insecure", "--db", "/data/faultline.db"]

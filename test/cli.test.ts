@@ -19,6 +19,8 @@ import * as assert from 'uvu/assert';
 import { createServer, type FaultlineServer } from '../src/server.js';
 import { parseAttributes, parseToxicity } from '../src/cli/toxics.js';
 import { CLI, cli, type CliResult } from './_helpers/cli.js';
+import { portOf } from './_helpers/net.js';
+import { udpClient, udpEcho } from './_helpers/udp.js';
 
 const VERSION = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
 const UPSTREAM = '127.0.0.1:9';
@@ -106,6 +108,26 @@ test('toxic add --help lists the types with their units', async () => {
   ]) {
     assert.ok(r.stdout.includes(line), `help has ${JSON.stringify(line)}`);
   }
+});
+
+test('subcommand help shows the root options it reads, with their environment variables', async () => {
+  for (const args of [['list'], ['toxic', 'add']]) {
+    const r = await cli([...args, '--help']);
+    assert.is(r.code, 0);
+    const at = r.stdout.indexOf('\nGlobal Options:\n');
+    assert.ok(at > 0, `${args.join(' ')}: no Global Options`);
+    const global = r.stdout.slice(at).replace(/\s+/g, ' ');
+    assert.ok(global.includes(' --url <url> server API address (env FAULTLINE_URL or TOXIPROXY_URL; default http://127.0.0.1:8474) '), global);
+    assert.ok(global.includes(' --json print the server JSON response instead of text (proxy and toxic commands)'), global);
+  }
+  const serve = await cli(['serve', '--help']);
+  assert.is(serve.code, 0);
+  for (const flag of ['--host <host>', '--port <port>', '--config <file>', '--seed <n>', '--db <path>', '--token <token>', '--insecure']) {
+    assert.ok(serve.stdout.includes(`\n  ${flag} `), flag);
+  }
+  // serve reads neither --url nor --json, and run declares its own --url: no Global Options.
+  assert.not.ok(serve.stdout.includes('Global Options'));
+  assert.not.ok((await cli(['run', '--help'])).stdout.includes('Global Options'));
 });
 
 test('--version prints the package version', async () => {
@@ -204,7 +226,7 @@ test('toxic add, update, remove', async () => {
   ok(await fl('inspect', 'tox'), [
     `tox  listen=${(await api('GET', '/proxies/tox')).json.listen}  upstream=${UPSTREAM}  enabled`,
     'slow  type=latency  stream=upstream  toxicity=0.25  attributes=[jitter=20 latency=300]',
-    'bandwidth_downstream  type=bandwidth  stream=downstream  toxicity=1.00  attributes=[queue=100 rate=1000]',
+    'bandwidth_downstream  type=bandwidth  stream=downstream  toxicity=1.00  attributes=[rate=1000]',
     '',
   ].join('\n'));
 
@@ -307,7 +329,12 @@ test('attribute and toxicity parsing', () => {
 test('serve: prints its address, answers, and exits 0 on SIGTERM', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'faultline-cli-'));
   const config = join(dir, 'config.json');
-  await writeFile(config, JSON.stringify([{ name: 'from-config', listen: '127.0.0.1:0', upstream: UPSTREAM }]));
+  const echo = await udpEcho();
+  const client = await udpClient();
+  await writeFile(config, JSON.stringify([
+    { name: 'from-config', listen: '127.0.0.1:0', upstream: UPSTREAM },
+    { name: 'udp-config', protocol: 'udp', idle_timeout: 1234, listen: '127.0.0.1:0', upstream: echo.address },
+  ]));
   // Run in the temp dir: the default --db, faultline.db, is created in the working directory.
   const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--seed', '42', '--config', config], {
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -334,7 +361,14 @@ test('serve: prints its address, answers, and exits 0 on SIGTERM', async () => {
     assert.is(version.status, 200);
     await version.text();
     const listed = await cli(['list', '--json', '--url', served]);
-    assert.equal(Object.keys(JSON.parse(listed.stdout)), ['from-config']);
+    assert.equal(Object.keys(JSON.parse(listed.stdout)), ['from-config', 'udp-config']);
+    const udp = JSON.parse(listed.stdout)['udp-config'];
+    assert.equal([udp.protocol, udp.idle_timeout, udp.sessions, udp.upstream], ['udp', 1234, 0, echo.address]);
+    client.send('ping via config', portOf(udp.listen));
+    assert.is((await client.next(5000)).data.toString(), 'ping via config');
+    assert.is(echo.count, 1);
+    const after = await fetch(`${served}/proxies/udp-config`);
+    assert.is((await after.json() as { sessions: number }).sessions, 1);
     child.kill('SIGTERM');
     const [code, signal] = await exited;
     assert.ok(existsSync(join(dir, 'faultline.db')), 'serve keeps its state in ./faultline.db by default');
@@ -342,6 +376,7 @@ test('serve: prints its address, answers, and exits 0 on SIGTERM', async () => {
     assert.is(code, 0);
   } finally {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await Promise.all([client.close(), echo.close()]);
     await rm(dir, { recursive: true, force: true });
   }
 });

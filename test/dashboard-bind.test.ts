@@ -1,14 +1,15 @@
 // A server listening beyond loopback refuses to start without a chosen token or an explicit
-// insecure flag, in the library and in `faultline serve` (which also reads FAULTLINE_TOKEN).
+// insecure flag, in the library and in `faultline serve` (which also reads FAULTLINE_TOKEN); the
+// Docker image's command, read from the Dockerfile, still starts with a plain `docker run`.
 // Binding 0.0.0.0 is part of what is tested; every connection still goes to 127.0.0.1.
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { isLoopbackHost } from '../src/api/browser-access.js';
-import { createServer, type ServerOptions } from '../src/server.js';
+import { VERSION, createServer, type ServerOptions } from '../src/server.js';
 import { rawRequest } from './_helpers/api.js';
 import { CLI, cli } from './_helpers/cli.js';
 import { spawnServe, tempDir } from './_helpers/persistence.js';
@@ -103,6 +104,63 @@ test('faultline serve: refuses 0.0.0.0 without a token, and takes one from --tok
   } finally {
     if (saved === undefined) delete process.env.FAULTLINE_TOKEN;
     else process.env.FAULTLINE_TOKEN = saved;
+    await t.remove();
+  }
+});
+
+/** The final stage's ENTRYPOINT and CMD, in exec (JSON) form. */
+function dockerCommand(): { entrypoint: string[]; cmd: string[] } {
+  const text = readFileSync(new URL('../../Dockerfile', import.meta.url), 'utf8');
+  const last = text.slice(text.lastIndexOf('\nFROM '));
+  const field = (name: string): string[] => {
+    const m = new RegExp(`^${name} (\\[.*\\])$`, 'm').exec(last);
+    assert.ok(m, `the final stage has an exec-form ${name}`);
+    return JSON.parse(m![1]!) as string[];
+  };
+  return { entrypoint: field('ENTRYPOINT'), cmd: field('CMD') };
+}
+
+test("the Docker image's command starts without a token, and uses FAULTLINE_TOKEN when given", async () => {
+  const { entrypoint, cmd } = dockerCommand();
+  assert.equal(entrypoint, ['faultline']);
+  assert.equal(cmd.slice(0, 3), ['serve', '--host', '0.0.0.0']);
+  const t = await tempDir();
+  try {
+    for (const token of [undefined, 'from-docker-run-e']) {
+      const env: NodeJS.ProcessEnv = { ...process.env };
+      delete env.FAULTLINE_TOKEN;
+      if (token !== undefined) env.FAULTLINE_TOKEN = token;
+      // A later --db wins, so the image's /data path is never touched.
+      const proc = spawn(process.execPath, [CLI, ...cmd, '--port', '0', '--db', ':memory:'], { cwd: t.dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+      const exited = once(proc, 'exit');
+      let out = '';
+      let err = '';
+      proc.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+      proc.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+      try {
+        await until(() => out.includes('dashboard: ') || proc.exitCode !== null, 10_000, () => `the listening line in ${JSON.stringify(out + err)}`);
+        const port = /^faultline listening on http:\/\/0\.0\.0\.0:(\d+) \(seed -?\d+\)$/m.exec(out)?.[1];
+        assert.ok(port !== undefined, out + err);
+        const local = `http://127.0.0.1:${port}`;
+        const version = await rawRequest(local, 'GET', '/version');
+        assert.is(version.status, 200);
+        assert.ok(version.text.includes(VERSION), version.text);
+        // The warning is written before the listening line, but travels down another pipe.
+        if (token === undefined) await until(() => err.endsWith('\n'), 5000, () => `the warning in ${JSON.stringify(err)}`);
+        assert.is(err, token === undefined
+          ? 'warn: listening on 0.0.0.0 with --insecure: anyone who can reach this port can drive the API and open the dashboard\n'
+          : '');
+        if (token !== undefined) {
+          const browser = { 'user-agent': MOZILLA, 'sec-fetch-site': 'same-origin' };
+          assert.is((await rawRequest(local, 'GET', '/proxies', { ...browser, 'x-faultline-token': token })).status, 200);
+          assert.is((await rawRequest(local, 'GET', '/proxies', { ...browser, 'x-faultline-token': 'other' })).status, 403);
+        }
+      } finally {
+        proc.kill('SIGTERM');
+        await exited;
+      }
+    }
+  } finally {
     await t.remove();
   }
 });

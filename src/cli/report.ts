@@ -34,7 +34,7 @@ export function registerReportCommand(program: Command, io: CliIO): void {
     .description('write the JSON and self-contained HTML report of a scenario run')
     .argument('<run-id>', 'the run id (from `faultline run` or GET /scenarios/runs)')
     .option('-o, --out <dir>', 'directory to write <id>.json and <id>.html into', '.')
-    .option('--url <url>', 'server API address (also accepted before the command; env FAULTLINE_URL)')
+    .option('--url <url>', 'server API address (also accepted before the command; env FAULTLINE_URL or TOXIPROXY_URL)')
     .action(async (id: string, opts: { out: string }, cmd: Command) => {
       const record = asRunRecord(await clientFor(cmd, io).get<unknown>(`/scenarios/runs/${seg(id)}`), id);
       const paths = await writeReport(record, opts.out);
