@@ -116,12 +116,19 @@ export function formatUdp(u: UdpResults): string[] {
   return lines;
 }
 
+/** Both read "persistence on >= 0.9x off": as shipped (rate limited), and with every event stored. */
 export function eventsChecks(e: EventsResults): Check[] {
-  const ratio = e.scenarios.perChunk.ratio;
+  const { perChunk, unlimited } = e.scenarios;
+  const perSecond = (r: typeof perChunk): string => fmt((r.counts.on.stored?.['fault:injected'] ?? 0) / r.counts.on.transferSeconds, 0);
+  const where = `latency ${e.settings.latencyMs} ms on every chunk, proxy in its own process`;
   return [{
-    target: `throughput with a per-chunk fault event (latency ${e.settings.latencyMs} ms), persistence on >= 0.9x off (proxy in its own process)`,
-    measured: `${ratio.toFixed(3)}x`,
-    pass: ratio >= 0.9,
+    target: `throughput with persistence on >= 0.9x off, default rate limit (${where})`,
+    measured: `${perChunk.ratio.toFixed(3)}x (${perSecond(perChunk)} fault events stored/s, the rest folded)`,
+    pass: perChunk.ratio >= 0.9,
+  }, {
+    target: `throughput with persistence on >= 0.9x off, rate limit off: every chunk's event stored (${where})`,
+    measured: `${unlimited.ratio.toFixed(3)}x (${perSecond(unlimited)} fault events stored/s; CPU per GB ${unlimited.cpuRatio.toFixed(3)}x)`,
+    pass: unlimited.ratio >= 0.9,
   }];
 }
 
@@ -130,8 +137,9 @@ export function formatEvents(e: EventsResults): string[] {
   const { latencyMs, runs, runMs } = e.settings;
   const lines = [
     '',
-    `fault event path (proxy in its own process; a latency ${latencyMs} ms toxic on both streams emits 'delayed' on every chunk;`,
-    'persistence off = db: false, on = a SQLite file; medians of runs alternating off/on):',
+    `fault event path (proxy in its own process; a latency ${latencyMs} ms toxic on both streams emits 'delayed' on every chunk,`,
+    'as latency 0 emits nothing; persistence off = db: false, on = a SQLite file; runs alternate off/on; MB/s and CPU are',
+    'medians of the runs, on / off the median of each round\'s on/off pair):',
   ];
   const rows: string[][] = [[
     'scenario', 'runs', 'off MB/s', 'on MB/s', 'on / off', 'off CPU ms/GB', 'on CPU ms/GB', 'on / off', 'latency 0 (no events) MB/s, CPU ms/GB',
@@ -285,10 +293,7 @@ export function formatText(r: Results): string {
   if (r.udp !== undefined) lines.push(...formatUdp(r.udp));
   if (r.events !== undefined) lines.push(...formatEvents(r.events));
   if (r.accuracy !== undefined) lines.push(...formatAccuracy(r.accuracy));
-  lines.push('');
-  lines.push('(ratios: for RTT and memory, above 1 means slower or bigger)');
-  lines.push('');
-  lines.push('targets from the issue:');
+  lines.push('', '(ratios: for RTT and memory, above 1 means slower or bigger)', '', 'targets from the issue:');
   for (const c of checks(r)) lines.push(`  ${c.pass ? 'PASS' : 'FAIL'}  ${c.target}: ${c.measured}`);
   return lines.join('\n');
 }

@@ -121,12 +121,20 @@ export async function openPersistence(
   };
 }
 
+/** GET /events' answer formats: `json` (the default) pages, `ndjson` streams every match. */
+const EVENT_FORMATS = ['json', 'ndjson'] as const;
+
 /** GET /events' query as a store filter; a bad one is the client's error, a 400. */
 function filterFrom(params: URLSearchParams): EventFilter {
-  const copy = new URLSearchParams(params);
-  copy.delete('format');
   try {
-    return parseEventFilter(copy);
+    // The store's parser knows `format` only as a name (so a repeated one is refused there); its
+    // value is the API's business, checked here so a typo is a 400, not a silent JSON page.
+    const filter = parseEventFilter(params);
+    const format = params.get('format');
+    if (format !== null && !(EVENT_FORMATS as readonly string[]).includes(format)) {
+      throw new Error(`format must be ${EVENT_FORMATS.join(' or ')}, got '${format}'`);
+    }
+    return filter;
   } catch (err) {
     throw new FaultlineError('ERR_BAD_QUERY', `bad query: ${(err as Error).message}`);
   }

@@ -88,10 +88,14 @@ test('GET /events after real faults: filters, since/until, cursor paging, ndjson
 
     const wrong: string[] = [];
     for (const bad of ['limit=0', 'limit=10001', 'limit=1.5', 'since=yesterday', 'until=2024-05-01T12:00:00', 'proxi=rst', 'cursor=abc',
-      'proxy=', 'proxy=a&proxy=b', `since=${pivot}&until=${pivot}`, 'format=ndjson&foo=1', 'format=ndjson&limit=0', 'format=ndjson&limit=10001']) {
+      'proxy=', 'proxy=a&proxy=b', `since=${pivot}&until=${pivot}`, 'format=ndjson&foo=1', 'format=ndjson&limit=0', 'format=ndjson&limit=10001',
+      'format=csv', 'format=', 'format=NDJSON', 'format=json&format=ndjson', 'format=csv&proxy=rst']) {
       const r = await call(s.url, 'GET', `/events?${bad}`).catch((e) => ({ status: 0, text: `${e.message}: ${e.cause?.message}`, json: {} as any }));
       if (r.status !== 400 || r.json?.code !== 'ERR_BAD_QUERY' || r.json.status !== 400 || !/^bad query: /.test(r.json.error)) wrong.push(`${bad} -> ${r.status} ${r.text}`);
     }
+    const csv = await call(s.url, 'GET', '/events?format=csv');
+    assert.equal(csv.json, { error: "bad query: format must be json or ndjson, got 'csv'", status: 400, code: 'ERR_BAD_QUERY' }, 'names the field and its values');
+    assert.equal((await call(s.url, 'GET', '/events?format=json&limit=1000')).json, page, 'format=json is the default page');
     assert.equal((await call(s.url, 'GET', '/events?limit=3')).json.events, all.slice(0, 3), 'still serving after bad queries');
     assert.ok((await roundTrip(lat, pattern(10))) !== null, 'and still proxying');
     assert.equal(wrong, [], 'every bad query is a 400 ERR_BAD_QUERY');

@@ -12,7 +12,8 @@ export const EXTENSION_ROUTES: readonly Route[] = [
     async handle(api) { return { status: 200, json: api.toxics.map(catalogEntry) }; },
   },
   {
-    // Newest first, with cursor paging; `format=ndjson` streams every match instead.
+    // Newest first, with cursor paging; `format=ndjson` streams every match instead. The event
+    // log checks the query, `format` included, so any other format is a 400 on either path.
     method: 'GET', path: '/events',
     async handle(api, req) {
       if (req.query.get('format') === 'ndjson') {

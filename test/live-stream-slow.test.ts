@@ -1,0 +1,125 @@
+// A stream client that stops reading, on a real server under real proxy traffic: it is told it
+// lagged and closed (or cut off), a normal watcher still gets every stored event in order, and
+// the proxy's round trips stay as fast as without it.
+
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import type net from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { connect, echoServer, percentile, readBytes, startServer } from './_helpers/net.js';
+import { ndjson, roundTrip, waitFor } from './_helpers/persistence.js';
+import { watch, type Watcher } from './_helpers/ws.js';
+
+const wsUrl = (httpUrl: string) => `${httpUrl.replace('http:', 'ws:')}/events/stream?stats=0`;
+
+// Loopback lets the kernel hold ~4 MB for a socket nobody reads, before the hub's own 1,000-message
+// queue even starts to fill. A long proxy name makes every conn:* frame ~4 KB, so the stuck client
+// overflows within ~2,000 events (1,000 connections) instead of ~20,000.
+const CHURN = `churn-${'x'.repeat(4000)}`;
+const CONNECTIONS = 1500; // per phase: 3,000 events, headroom for kernels that hold twice as much
+const CONCURRENCY = 8;
+
+/** CONNECTIONS short connections through `port` (each opens, echoes a byte, closes: two events). */
+async function churn(port: number, count: number): Promise<void> {
+  let next = 0;
+  let failed = 0;
+  await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
+    while (next < count) {
+      next++;
+      if ((await roundTrip(port, Buffer.from('x'))) === null) failed++;
+    }
+  }));
+  assert.is(failed, 0, 'every churn connection round-tripped');
+}
+
+/** Round trips on one long-lived connection while `work` runs: what a proxied client feels. */
+async function rttDuring(socket: net.Socket, work: Promise<void>): Promise<{ p50: number; max: number; n: number }> {
+  let done = false;
+  const finished = work.finally(() => { done = true; });
+  const samples: number[] = [];
+  const ping = Buffer.alloc(32, 1);
+  while (!done) {
+    const t0 = performance.now();
+    socket.write(ping);
+    await readBytes(socket, ping.length);
+    samples.push(performance.now() - t0);
+  }
+  await finished;
+  return { p50: percentile(samples, 50), max: Math.max(...samples), n: samples.length };
+}
+
+const streamed = (w: Watcher) => w.messages.filter((m) => m.type === 'event');
+
+test('a stuck stream client is lagged and dropped; the watcher gets every event; proxy RTT unchanged', async () => {
+  const echo = await echoServer();
+  const s = await startServer();
+  let stuck: Watcher | null = null;
+  let rtt: net.Socket | null = null;
+  try {
+    const watcher = await watch(wsUrl(s.url));
+    await watcher.next(1);
+    rtt = await connect(await s.proxy('rtt', echo.address));
+    const churnPort = await s.proxy(CHURN, echo.address);
+    await churn(churnPort, 100); // warm-up: JIT, socket pools, the store's first batches
+
+    const stored = async () => (await ndjson(s.url)).reverse();
+    const caughtUp = (count: number) => waitFor(() => streamed(watcher).length >= count, 10_000, `the watcher at ${count} events`);
+    // proxy:created x2, the rtt connection's open, two per churn connection
+    let expected = 3 + 2 * 100;
+    await caughtUp(expected);
+
+    const baseline = await rttDuring(rtt, churn(churnPort, CONNECTIONS));
+    expected += 2 * CONNECTIONS;
+    await caughtUp(expected);
+    const before = expected;
+
+    stuck = await watch(wsUrl(s.url));
+    await stuck.next(1);
+    stuck.ws.pause(); // stops reading its socket: the kernel's buffers fill, then the hub's queue
+    const withStuck = await rttDuring(rtt, churn(churnPort, CONNECTIONS));
+    expected += 2 * CONNECTIONS;
+    await caughtUp(expected);
+
+    const log = await stored();
+    const got = streamed(watcher).map((m) => m.event.id);
+    assert.is(log.length, expected, 'stored events');
+    assert.is(got.length, expected, 'streamed events: none lost, none extra');
+    assert.equal(got, log.map((e) => e.id), 'the watcher got the stored log, in order');
+
+    stuck.ws.resume();
+    const closed = await Promise.race([stuck.closed, new Promise<null>((r) => setTimeout(() => r(null), 5000))]);
+    assert.ok(closed !== null, 'the stuck client was closed by the server');
+    const msgs = stuck.messages;
+    assert.is(msgs[0].type, 'snapshot');
+    const events = streamed(stuck);
+    const tail = msgs.slice(1 + events.length);
+    console.log(`  stuck client: ${events.length} of ${2 * CONNECTIONS} events, then ${JSON.stringify(tail)}, close ${closed.code}`);
+    assert.ok(events.length > 0 && events.length < 2 * CONNECTIONS, `it fell behind (${events.length} events)`);
+    assert.equal(events.map((m) => m.event.id), got.slice(before, before + events.length), 'what it got is the start of phase two, in order');
+    if (closed.code === 1013) {
+      // It resumed in time for the notice: how many it missed, then "reconnect for a fresh snapshot".
+      assert.is(tail.length, 1);
+      assert.is(tail[0].type, 'lagged');
+      assert.ok(tail[0].missed > 0 && tail[0].missed <= 2 * CONNECTIONS - events.length, `missed ${tail[0].missed}`);
+    } else {
+      // Still stuck after the grace: cut off (no close frame), the notice lost with the queue.
+      assert.is(closed.code, 1006);
+      assert.equal(tail, []);
+    }
+
+    const fmt = (r: typeof baseline) => `p50 ${r.p50.toFixed(2)} ms, max ${r.max.toFixed(1)} ms (${r.n} samples)`;
+    console.log(`  proxy RTT: baseline ${fmt(baseline)}; with the stuck client ${fmt(withStuck)}`);
+    assert.ok(baseline.n >= 50 && withStuck.n >= 50, 'enough samples');
+    assert.ok(withStuck.p50 <= 3 * baseline.p50 + 5, `p50 ${withStuck.p50.toFixed(2)} vs baseline ${baseline.p50.toFixed(2)} ms`);
+    // A proxy held up by the stuck client would stall for the lag grace (seconds), far past this.
+    assert.ok(withStuck.max <= 3 * baseline.max + 250, `max ${withStuck.max.toFixed(1)} vs baseline ${baseline.max.toFixed(1)} ms`);
+    watcher.ws.close();
+  } finally {
+    stuck?.ws.terminate();
+    rtt?.destroy();
+    await s.close();
+    await echo.close();
+  }
+});
+
+test.run();
