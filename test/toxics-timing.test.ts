@@ -130,9 +130,10 @@ test('jitter stays within latency ± jitter and is reproducible under the same s
   assert.ok(inRange >= 36, `${40 - inRange} of 40 delays above ${hi} + 3 ms`);
   // The jitter really varies: otherwise "reproducible" would prove nothing.
   assert.ok(Math.max(...first) - Math.min(...first) >= 20, `spread ${Math.max(...first) - Math.min(...first)} ms`);
-  // Independent draws agree within 4 ms about 1 time in 9; a scheduling hiccup may spoil a few.
+  // Independent draws agree within 4 ms about 1 time in 9, so 12 of 20 by chance has odds
+  // below one in a million; a loaded machine delays some round trips and spoils a few pairs.
   const same = first.filter((d, i) => Math.abs(d - second[i]!) <= 4).length;
-  assert.ok(same >= 16, `only ${same} of 20 delays repeated within 4 ms: ${first.map(Math.round)} vs ${second.map(Math.round)}`);
+  assert.ok(same >= 12, `only ${same} of 20 delays repeated within 4 ms: ${first.map(Math.round)} vs ${second.map(Math.round)}`);
 });
 
 test('the seeded source: same seed and label give the same stream, another seed does not', () => {
