@@ -57,6 +57,19 @@ test('Gilbert-Elliott (p 0.05, r 0.25, h 0, k 1): loss bursts average 1/r = 4 da
   assert.ok(Math.max(...bursts) > 12, 'geometric bursts have a long tail');
 }));
 
+// h and k are delivery chances in the bad and good states, as netem defines them: the loss rate
+// is πG·(1−k) + πB·(1−h), with πB = p/(p+r). Swapped for loss chances it would be about 0.9.
+test('gilbert_elliott with h > 0 and k < 1: the stationary loss rate its parameters imply', () => withUdpRig({}, async (rig) => {
+  await rig.toxic({ type: 'packet_loss', stream: 'upstream', attributes: { model: 'gilbert_elliott', p: 0.05, r: 0.25, h: 0.5, k: 0.98 } });
+  const n = 40_000;
+  await send(rig, 0, n);
+  const lost = n - arrived(rig).length;
+  const expected = (5 / 6) * 0.02 + (1 / 6) * 0.5;
+  console.log(`  udp gilbert_elliott h 0.5 k 0.98: loss ${(lost / n).toFixed(4)} (expected ${expected.toFixed(4)})`);
+  assert.is(rig.count('dropped'), lost);
+  assert.ok(Math.abs(lost / n - expected) <= 0.015, `loss fraction ${lost / n}`);
+}));
+
 /** Median round trip in ms of `rounds` one-datagram ping-pongs to `port`. */
 async function pingP50(client: UdpRig['client'], port: number, rounds: number): Promise<number> {
   const samples: number[] = [];
