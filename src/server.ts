@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import {
-  browserAllowed, isLoopbackHost, newToken, streamAllowed, tokenProblem, type BrowserAccess,
+  allowedHostProblem, browserAllowed, isLoopbackHost, newToken, streamAllowed, tokenProblem, type BrowserAccess,
 } from './api/browser-access.js';
 import { createApiServer } from './api/http.js';
 import { populateInput, parseJson } from './api/input.js';
@@ -49,6 +49,10 @@ export interface ServerOptions {
   token?: string;
   /** Listen on a non-loopback address without a chosen token (logged as a warning). */
   insecure?: boolean;
+  /** Host names a browser may use besides those always allowed (loopback names on a loopback
+   *  bind; beyond it, IP addresses and localhost); `.example.com` allows it and its subdomains.
+   *  Other names are refused, so a site pointing its own name here cannot read the token. */
+  allowedHosts?: string[];
   /** The dashboard's files; default the package's dashboard/ folder. */
   dashboardDir?: string;
   /** The folder of scenario files GET /scenarios/files lists; none when absent. */
@@ -196,12 +200,17 @@ export async function createServer(options: ServerOptions = {}): Promise<Faultli
   };
 }
 
-/** The token, and whether browsers must name loopback; refuses an open API on a network address. */
+/** The token and the Host names browsers may use; refuses an open API on a network address. */
 function browserAccess(options: ServerOptions, host: string, log: (line: string) => void): BrowserAccess {
   if (options.token !== undefined) {
     const problem = tokenProblem(options.token);
     if (problem !== null) throw new Error(`invalid token: ${problem}`);
   }
+  const allowedHosts = (options.allowedHosts ?? []).map((name) => {
+    const problem = allowedHostProblem(name);
+    if (problem !== null) throw new Error(`invalid allowed host ${JSON.stringify(name)}: ${problem}`);
+    return name.toLowerCase();
+  });
   const loopbackOnly = isLoopbackHost(host);
   if (!loopbackOnly && options.token === undefined) {
     if (options.insecure !== true) {
@@ -211,7 +220,7 @@ function browserAccess(options: ServerOptions, host: string, log: (line: string)
     }
     log(`warn: listening on ${host} with --insecure: anyone who can reach this port can drive the API and open the dashboard`);
   }
-  return { token: options.token ?? newToken(), loopbackOnly };
+  return { token: options.token ?? newToken(), loopbackOnly, allowedHosts };
 }
 
 async function applyConfig(collection: Collection, config: string | ProxyInput[]): Promise<void> {

@@ -63,11 +63,18 @@ test('with a token it starts on 0.0.0.0; with insecure too, and says so', async 
     const browser = { 'user-agent': MOZILLA, 'sec-fetch-site': 'same-origin' };
     assert.is((await rawRequest(local, 'GET', '/proxies', browser)).status, 403);
     assert.is((await rawRequest(local, 'GET', '/proxies', { ...browser, 'x-faultline-token': token })).status, 200);
-    // Beyond loopback the Host can be any of the machine's names.
+    // Beyond loopback a name must be allowed, or a site could rebind its own name to us.
     const named = { ...browser, host: `chaos.example:${s.port}`, 'x-faultline-token': token };
-    assert.is((await rawRequest(local, 'GET', '/proxies', named)).status, 200);
+    assert.is((await rawRequest(local, 'GET', '/proxies', named)).status, 403);
   } finally {
     await s.close();
+  }
+  const allowing = await createServer({ host: '0.0.0.0', port: 0, db: false, token, allowedHosts: ['chaos.example'] });
+  try {
+    const named = { 'user-agent': MOZILLA, 'sec-fetch-site': 'same-origin', host: `chaos.example:${allowing.port}`, 'x-faultline-token': token };
+    assert.is((await rawRequest(`http://127.0.0.1:${allowing.port}`, 'GET', '/proxies', named)).status, 200);
+  } finally {
+    await allowing.close();
   }
   const lines: string[] = [];
   const open = await createServer({ host: '0.0.0.0', port: 0, db: false, insecure: true, log: (l) => lines.push(l) });

@@ -3,8 +3,10 @@
 // when it proves it is that page: it carries the token the server wrote into the page (another
 // site cannot read our page, so it cannot know the token) and it comes from the server's own
 // origin. A custom header also means a cross-site request needs a CORS preflight, which we never
-// grant. On a loopback bind the Host must name loopback too: otherwise a site could rebind its
-// own DNS name to 127.0.0.1, become "same origin" with us, and read the token out of the page.
+// grant. The Host must be one a rebinding site cannot use: otherwise a site could point its own
+// DNS name at our address, become "same origin" with us, and read the token out of the page. On
+// a loopback bind that means a loopback Host; beyond loopback, an IP address literal (rebinding
+// needs a name), `localhost`, or a name the operator allowed (as Vite's allowedHosts does).
 
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
@@ -16,6 +18,8 @@ export interface BrowserAccess {
   readonly token: string;
   /** The server listens on loopback only, so a browser's Host must name loopback. */
   readonly loopbackOnly: boolean;
+  /** Host names a browser may also use, lowercase; `.example.com` covers it and its subdomains. */
+  readonly allowedHosts: readonly string[];
 }
 
 /** 192 random bits, URL- and header-safe. */
@@ -26,6 +30,20 @@ export function newToken(): string {
 /** Why a given token cannot be used, or null. It travels in a header and a URL query. */
 export function tokenProblem(token: string): string | null {
   if (!/^[\x21-\x7e]{1,512}$/.test(token)) return 'the token must be 1 to 512 printable ASCII characters without spaces';
+  return null;
+}
+
+const LABEL = '[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?';
+const HOST_NAME = new RegExp(`^\\.?${LABEL}(?:\\.${LABEL})*$`);
+
+/** Why a name cannot go in the allowed-hosts list, or null. A wildcard for every name would
+ *  reopen the hole the list closes, so there is none. */
+export function allowedHostProblem(name: string): string | null {
+  if (name.includes('*')) return 'there is no wildcard: list each name, or .example.com for a domain and its subdomains';
+  if (name.length > 254 || !HOST_NAME.test(name.toLowerCase())) {
+    return 'expected a host name such as chaos.internal, or .example.com for a domain and its subdomains, ' +
+      'without a scheme, port, path or spaces';
+  }
   return null;
 }
 
@@ -62,11 +80,32 @@ function hostOf(req: IncomingMessage): string | null {
   }
 }
 
-/** False for a Host that does not name loopback, when the server listens on loopback only. */
+function listed(name: string, allowed: readonly string[]): boolean {
+  return allowed.some((a) => a.startsWith('.') ? name === a.slice(1) || name.endsWith(a) : name === a);
+}
+
+/** Whether a browser may use this Host: one naming loopback on a loopback bind; beyond it an IP
+ *  address literal or `localhost`; on either, a name in the allowed list. */
 export function hostAllowed(req: IncomingMessage, access: BrowserAccess): boolean {
-  if (!access.loopbackOnly) return true;
   const name = hostOf(req);
-  return name !== null && isLoopbackHost(name.replace(/^\[|\]$/g, ''));
+  if (name === null) return false;
+  if (listed(name, access.allowedHosts)) return true;
+  const bare = name.replace(/^\[|\]$/g, '');
+  if (access.loopbackOnly) return isLoopbackHost(bare);
+  return name === 'localhost' || isIP(bare) !== 0;
+}
+
+/** Why the dashboard's page is refused for this Host (the 403's message), or null. */
+export function hostRefusal(req: IncomingMessage, access: BrowserAccess): string | null {
+  if (hostAllowed(req, access)) return null;
+  const name = hostOf(req);
+  if (name === null) return 'host not allowed: the request has no valid Host header';
+  // Only a name that --allowed-host would take is worth suggesting (not an IPv6 literal).
+  const allow = allowedHostProblem(name) === null
+    ? `, or start the server with --allowed-host ${name} (or FAULTLINE_ALLOWED_HOSTS) to allow the name` : '';
+  return access.loopbackOnly
+    ? `host not allowed: ${name}; this server listens on loopback, so open the dashboard at localhost, 127.0.0.1 or [::1]${allow}`
+    : `host not allowed: ${name} is not an IP address, localhost or an allowed host; open the dashboard by one of those${allow}`;
 }
 
 /** Origin, when sent, must be this very server; without one, Sec-Fetch-Site must not say
@@ -83,11 +122,13 @@ export function sameOrigin(req: IncomingMessage): boolean {
   return site === undefined || site === 'same-origin';
 }
 
+/** A `Mozilla/` User-Agent, as Toxiproxy checks, or any Origin: a page's script may replace its
+ *  User-Agent in some browsers, but cannot drop the Origin of a request that changes state. */
 export function isBrowser(req: IncomingMessage): boolean {
-  return (req.headers['user-agent'] ?? '').startsWith('Mozilla/');
+  return (req.headers['user-agent'] ?? '').startsWith('Mozilla/') || req.headers.origin !== undefined;
 }
 
-/** A browser's REST request: the token in its header, from our own origin, to a loopback Host. */
+/** A browser's REST request: the token in its header, from our own origin, to an allowed Host. */
 export function browserAllowed(req: IncomingMessage, access: BrowserAccess): boolean {
   const given = req.headers[TOKEN_HEADER];
   return tokenMatches(typeof given === 'string' ? given : undefined, access.token) &&

@@ -11,7 +11,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import { extname, join, sep } from 'node:path';
 import { FaultlineError } from '../errors.js';
-import { hostAllowed, type BrowserAccess } from './browser-access.js';
+import { hostRefusal, type BrowserAccess } from './browser-access.js';
 import { sendError } from './respond.js';
 
 export interface DashboardOptions {
@@ -93,9 +93,11 @@ export function dashboardPages(options: DashboardOptions): PageHandler {
       sendError(res, new FaultlineError('ERR_METHOD_NOT_ALLOWED'));
       return true;
     }
-    if (!hostAllowed(req, options.access)) {
-      sendError(res, new FaultlineError('ERR_HOST_NOT_ALLOWED',
-        'host not allowed: this server listens on loopback; open the dashboard at localhost, 127.0.0.1 or [::1]'));
+    // Every client, not just a `Mozilla/` one: the page carries the token, and a browser's
+    // script can change its User-Agent.
+    const refusal = hostRefusal(req, options.access);
+    if (refusal !== null) {
+      sendError(res, new FaultlineError('ERR_HOST_NOT_ALLOWED', refusal));
       return true;
     }
     if (path === '/' || path === '/dashboard') {

@@ -15,7 +15,18 @@ interface ServeOptions {
   retainEvents?: number;
   token?: string;
   insecure?: boolean;
+  allowedHost?: string[];
   scenarios?: string;
+}
+
+/** Names from a comma-separated list; empty items (a trailing comma) are skipped. */
+function hostList(raw: string): string[] {
+  return raw.split(',').map((name) => name.trim()).filter((name) => name !== '');
+}
+
+/** --allowed-host repeats and takes commas; the server says what is wrong with a bad name. */
+function collectHosts(raw: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), ...hostList(raw)];
 }
 
 /** An integer port in 0..65535 (0 picks a free port). */
@@ -80,9 +91,12 @@ export function registerServeCommand(program: Command, io: CliIO): void {
     .option('--retain-events <n>', 'events kept in the log before the oldest are pruned (default 1000000)', parseRetain)
     .option('--token <token>', 'token the dashboard page carries and browsers must send (env FAULTLINE_TOKEN; default: random); needed to listen beyond loopback')
     .option('--insecure', 'listen on a non-loopback address without a chosen token')
+    .option('--allowed-host <name>', 'a host name browsers may open the dashboard by, besides IP addresses and localhost; ' +
+      '.example.com allows its subdomains (repeatable or comma-separated; env FAULTLINE_ALLOWED_HOSTS)', collectHosts)
     .option('--scenarios <dir>', 'folder of scenario files the dashboard can start (default: ./scenarios when it exists)')
     .action(async (opts: ServeOptions) => {
       const token = opts.token ?? (io.env.FAULTLINE_TOKEN || undefined);
+      const allowedHosts = opts.allowedHost ?? hostList(io.env.FAULTLINE_ALLOWED_HOSTS ?? '');
       const scenariosDir = scenariosFolder(opts.scenarios);
       // Loaded lazily so the client commands never pay for the server's modules.
       const { createServer } = await import('../server.js');
@@ -96,6 +110,7 @@ export function registerServeCommand(program: Command, io: CliIO): void {
         ...(opts.retainEvents !== undefined ? { retainEvents: opts.retainEvents } : {}),
         ...(token !== undefined ? { token } : {}),
         ...(opts.insecure === true ? { insecure: true } : {}),
+        allowedHosts,
         ...(scenariosDir !== undefined ? { scenariosDir } : {}),
         log: (line: string) => io.err(line.endsWith('\n') ? line : `${line}\n`),
       });
