@@ -17,6 +17,7 @@ import { formatHostPort } from './core/address.js';
 import { Collection, type ProxyInput } from './core/collection.js';
 import { FaultlineError } from './errors.js';
 import { EventBus } from './events/bus.js';
+import { busTotals, type BusTotals } from './events/bus-totals.js';
 import { liveStats } from './events/live-stats.js';
 import { createMetrics } from './events/metrics.js';
 import { WsHub } from './events/ws-hub.js';
@@ -95,11 +96,13 @@ export async function createServer(options: ServerOptions = {}): Promise<Faultli
   events.on('log:warn', (e) => log(`warn: ${e.message}${Object.keys(e.context).length ? ' ' + JSON.stringify(e.context) : ''}`));
   const collection = new Collection({ reporter: events, random: new Random(seed), findToxic });
   let persistence: Persistence | null = null;
+  let totals: BusTotals | null = null;
   let metrics: ReturnType<typeof createMetrics> | null = null;
   // Proxies stop first, so the events of their closing still reach the store.
   const fail = async (err: unknown): Promise<never> => {
     await collection.close();
     metrics?.close();
+    totals?.close();
     await persistence?.close();
     events.close();
     throw err;
@@ -129,9 +132,12 @@ export async function createServer(options: ServerOptions = {}): Promise<Faultli
   } catch (err) {
     return fail(err);
   }
+  // Metrics and the live stats both report these sums: one listener keeps them for both.
+  totals = busTotals(events);
   metrics = createMetrics({
     bus: events,
     collection,
+    totals,
     liveBytes: () => collection.list().map((p) => ({ proxy: p.name, ...p.liveBytes() })),
     storeStats: () => persistence?.stats() ?? { failures: 0, dropped: 0 },
   });
@@ -146,7 +152,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Faultli
       allowBrowser: (req) => browserAllowed(req, access),
     },
   );
-  const stats = liveStats({ bus: events, collection });
+  const stats = liveStats({ bus: events, collection, totals });
   const hub = new WsHub({
     bus: events,
     snapshot: () => ({ proxies: collection.list().map((p) => p.toJSON()), counters: events.faultCounts() }),
@@ -192,6 +198,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Faultli
         await collection.close();
         await stopped;
         metrics?.close();
+        totals?.close();
         await persistence?.close();
         events.close();
       })();

@@ -2,15 +2,18 @@
 // each way, open connections and faults by action, plus how many fault events the bus emitted
 // and how many its rate limit folded away. All cumulative since the server started, so a client
 // derives rates from any two samples and a message it misses costs it nothing.
-// Read from the counters that exist (open connections' bytes, the bus's fault counts); only
-// what nobody keeps in readable form (closed connections' bytes, event counts) is added up here
-// from bus events, so the data path does no extra work for the dashboard.
+// Read from the counters that exist (open connections' bytes, the bus's fault counts, the
+// BusTotals shared with /metrics); only the fault events emitted are counted here, so the data
+// path does no extra work for the dashboard.
 
 import type { FaultAction, Protocol } from '../toxic.js';
 import type { EventBus } from './bus.js';
+import type { BusTotals } from './bus-totals.js';
 
 export interface StatsDeps {
   bus: EventBus;
+  /** Closed connections' bytes and folded events; its owner closes it. */
+  totals: BusTotals;
   collection: {
     list(): ReadonlyArray<{
       readonly name: string;
@@ -51,18 +54,8 @@ export interface StatsSource {
 }
 
 export function liveStats(deps: StatsDeps): StatsSource {
-  // Kept by name, like the bus's fault counts, so a proxy deleted and made again continues.
-  const closed = new Map<string, { up: number; down: number }>();
-  const events = { total: 0, folded: 0 };
-  const unsubscribe = [
-    deps.bus.on('conn:closed', (e) => {
-      const b = closed.get(e.proxy);
-      if (b === undefined) closed.set(e.proxy, { up: e.bytesUp, down: e.bytesDown });
-      else { b.up += e.bytesUp; b.down += e.bytesDown; }
-    }),
-    deps.bus.on('fault:injected', () => { events.total++; }),
-    deps.bus.on('fault:folded', (e) => { events.folded += e.count; }),
-  ];
+  let emitted = 0;
+  const off = deps.bus.on('fault:injected', () => { emitted++; });
 
   return {
     read() {
@@ -75,7 +68,7 @@ export function liveStats(deps: StatsDeps): StatsSource {
       }
       const proxies = deps.collection.list().map((p): ProxyStats => {
         const live = p.liveBytes();
-        const done = closed.get(p.name) ?? { up: 0, down: 0 };
+        const done = deps.totals.closedBytes.get(p.name) ?? { up: 0, down: 0 };
         const f = faults.get(p.name);
         return {
           name: p.name,
@@ -87,10 +80,10 @@ export function liveStats(deps: StatsDeps): StatsSource {
           faults_by_action: f?.byAction ?? {},
         };
       });
-      return { ts: Date.now(), proxies, events: { ...events } };
+      let folded = 0;
+      for (const count of deps.totals.folded.values()) folded += count;
+      return { ts: Date.now(), proxies, events: { total: emitted, folded } };
     },
-    close() {
-      for (const off of unsubscribe) off();
-    },
+    close: () => { off(); },
   };
 }

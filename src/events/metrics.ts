@@ -2,12 +2,13 @@
 // servers in one process (as in the tests) never share or clash over the global one.
 // Counts that already live elsewhere (the bus's fault counters, open connections' bytes, UDP
 // proxies' upstream errors, the store's failures) are read at scrape time in collect() hooks: reset, then set from the
-// source, so they cannot drift from it. Only what nobody else keeps (connections opened and
-// closed, closed connections' bytes, folded events) is accumulated here from bus events.
+// source, so they cannot drift from it. Closed connections' bytes and folded events come from
+// the BusTotals the live stats share; only connections opened and closed are counted here.
 
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Protocol } from '../toxic.js';
 import type { EventBus } from './bus.js';
+import { busTotals, type BusTotals } from './bus-totals.js';
 
 export interface MetricsDeps {
   bus: EventBus;
@@ -18,6 +19,8 @@ export interface MetricsDeps {
   liveBytes?: () => ReadonlyArray<{ proxy: string; up: number; down: number }>;
   /** The store's running totals; both read as 0 without a store. */
   storeStats?: () => { failures: number; dropped: number };
+  /** Sums shared with other readers, closed by their owner; without it, metrics keeps its own. */
+  totals?: BusTotals;
 }
 
 export interface Metrics {
@@ -49,14 +52,16 @@ export function createMetrics(deps: MetricsDeps): Metrics {
     if (c === undefined) conns.set(key, (c = { proxy, protocol, opened: 0, closed: 0 }));
     return c;
   };
-  /** Closed connections' bytes by proxy; open ones are added from liveBytes at each scrape. */
-  const closedBytes = new Map<string, { up: number; down: number }>();
-  const zeroForProxies = () => {
-    for (const p of deps.collection.list()) {
-      connOf(p.name, p.protocol);
-      if (!closedBytes.has(p.name)) closedBytes.set(p.name, { up: 0, down: 0 });
-    }
+  const totals = deps.totals ?? busTotals(deps.bus);
+  // A proxy that had a series keeps it, deleted or not, and series keep the order proxies first
+  // got them: from the sums (which come first) or, at zero, from being configured at a scrape.
+  const withSeries = (seen: Set<string>, counted: Iterable<string>): Set<string> => {
+    for (const name of counted) seen.add(name);
+    for (const p of deps.collection.list()) seen.add(p.name);
+    return seen;
   };
+  const bytesSeen = new Set<string>();
+  const foldedSeen = new Set<string>();
 
   // Registered in this order: bytes_total's collect() runs first and brings new proxies' zero series in.
   new Counter({
@@ -65,8 +70,10 @@ export function createMetrics(deps: MetricsDeps): Metrics {
     labelNames: ['proxy', 'direction'],
     registers: [registry],
     collect() {
-      zeroForProxies();
-      const sums = new Map([...closedBytes].map(([proxy, b]) => [proxy, { ...b }]));
+      for (const p of deps.collection.list()) connOf(p.name, p.protocol);
+      // Closed connections' bytes, then open ones' from liveBytes.
+      const sums = new Map([...withSeries(bytesSeen, totals.closedBytes.keys())]
+        .map((proxy) => [proxy, { up: 0, down: 0, ...totals.closedBytes.get(proxy) }]));
       for (const live of deps.liveBytes?.() ?? []) {
         const s = sums.get(live.proxy) ?? { up: 0, down: 0 };
         s.up += live.up;
@@ -105,13 +112,14 @@ export function createMetrics(deps: MetricsDeps): Metrics {
       for (const { count, ...labels } of deps.bus.faultCounts()) this.inc(labels, count);
     },
   });
-  const folded = new Counter({
+  new Counter({
     name: `${PREFIX}fault_events_folded_total`,
     help: 'fault:injected events not emitted because of the per-toxic rate limit (their faults are still counted).',
     labelNames: ['proxy'],
     registers: [registry],
     collect() {
-      for (const p of deps.collection.list()) this.inc({ proxy: p.name }, 0);
+      this.reset();
+      for (const proxy of withSeries(foldedSeen, totals.folded.keys())) this.inc({ proxy }, totals.folded.get(proxy) ?? 0);
     },
   });
   new Counter({
@@ -137,17 +145,10 @@ export function createMetrics(deps: MetricsDeps): Metrics {
   storeCounter('store_write_failures_total', 'Event store writes (batches) that failed.', (s) => s.failures);
   storeCounter('store_events_dropped_total', 'Events the store could not keep (its queue overflowed).', (s) => s.dropped);
 
-  // Only what nobody else keeps is accumulated from the bus.
   const unsubscribe = [
     deps.bus.on('conn:opened', (e) => { connOf(e.proxy, e.protocol).opened++; }),
-    deps.bus.on('conn:closed', (e) => {
-      connOf(e.proxy, e.protocol).closed++;
-      const b = closedBytes.get(e.proxy) ?? { up: 0, down: 0 };
-      b.up += e.bytesUp;
-      b.down += e.bytesDown;
-      closedBytes.set(e.proxy, b);
-    }),
-    deps.bus.on('fault:folded', (e) => folded.inc({ proxy: e.proxy }, e.count)),
+    deps.bus.on('conn:closed', (e) => { connOf(e.proxy, e.protocol).closed++; }),
+    ...(deps.totals === undefined ? [() => totals.close()] : []),
   ];
 
   return {
