@@ -11,6 +11,7 @@
 import { nanoid } from 'nanoid';
 import { FaultlineError } from '../errors.js';
 import type { BusEvents, EventBus, ScenarioEvent } from '../events/bus.js';
+import { memoryRecords } from '../store/json-record-repo.js';
 import type { RunStore, RunSummary, StoredRun } from '../store/run-repo.js';
 import { ScenarioApi } from './api-client.js';
 import { observeServers, watchBus } from './observe.js';
@@ -165,15 +166,6 @@ export class RunManager {
 
 /** Run records kept in memory, for a server started without persistence (db: false). */
 export function memoryRunStore(): RunStore {
-  const runs = new Map<string, StoredRun>();
-  return {
-    async save(run) { runs.set(run.id, structuredClone(run)); },
-    async get(id) { const run = runs.get(id); return run === undefined ? null : structuredClone(run); },
-    async list() {
-      return [...runs.values()].reverse().sort((a, b) => b.started_at - a.started_at)
-        .map(({ id, title, status, exit_code, reason, started_at, ended_at, duration_ms, origin }) =>
-          ({ id, title, status, exit_code, reason, started_at, ended_at, duration_ms, origin: typeof origin === 'string' ? origin : null }));
-    },
-    async endInterrupted() { return []; },
-  };
+  return memoryRecords<StoredRun, RunSummary>(({ id, title, status, exit_code, reason, started_at, ended_at, duration_ms, origin }) =>
+    ({ id, title, status, exit_code, reason, started_at, ended_at, duration_ms, origin: typeof origin === 'string' ? origin : null }));
 }

@@ -8,6 +8,7 @@
 import { nanoid } from 'nanoid';
 import { FaultlineError } from '../errors.js';
 import type { BusEvents, EventBus } from '../events/bus.js';
+import { memoryRecords } from '../store/json-record-repo.js';
 import type { SessionListing, SessionStore, StoredSession } from '../store/session-repo.js';
 import { exportScenario } from './export.js';
 import {
@@ -235,15 +236,6 @@ export class SessionRecorder {
 
 /** Sessions kept in memory, for a server started without persistence (db: false). */
 export function memorySessionStore(): SessionStore {
-  const sessions = new Map<string, StoredSession>();
-  return {
-    async save(s) { sessions.set(s.id, structuredClone(s)); },
-    async get(id) { const s = sessions.get(id); return s === undefined ? null : structuredClone(s); },
-    async list() {
-      return [...sessions.values()].reverse().sort((a, b) => b.started_at - a.started_at)
-        .map((s) => ({ ...listingOf(s as SessionRecord, 0), duration_ms: s.ended_at === null ? null : s.ended_at - s.started_at }));
-    },
-    async remove(id) { return sessions.delete(id); },
-    async endInterrupted() { return []; },
-  };
+  return memoryRecords<StoredSession, SessionListing>((s) =>
+    ({ ...listingOf(s as SessionRecord, 0), duration_ms: s.ended_at === null ? null : s.ended_at - s.started_at }));
 }

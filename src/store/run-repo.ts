@@ -3,6 +3,7 @@
 // serves it; the store does not look inside beyond the columns it lists by.
 
 import type { Queryable } from './db.js';
+import { jsonRecordRepo } from './json-record-repo.js';
 
 /** The fields of a run record the table keeps as columns; the rest rides along in `record`. */
 export interface StoredRun {
@@ -30,47 +31,24 @@ export interface RunStore {
   endInterrupted(now: number, reason: string): Promise<string[]>;
 }
 
-/** Inserts the run, or replaces the stored copy of it. */
-export async function saveRun(db: Queryable, run: StoredRun): Promise<void> {
-  await db.run(
-    `INSERT INTO scenario_runs (id, title, scenario, status, exit_code, reason, started_at, ended_at, duration_ms, record)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-     ON CONFLICT (id) DO UPDATE SET title = excluded.title, scenario = excluded.scenario, status = excluded.status,
-       exit_code = excluded.exit_code, reason = excluded.reason, started_at = excluded.started_at,
-       ended_at = excluded.ended_at, duration_ms = excluded.duration_ms, record = excluded.record`,
-    [run.id, run.title, run.scenario, run.status, run.exit_code, run.reason, run.started_at, run.ended_at,
-      run.duration_ms, JSON.stringify(run)],
-  );
-}
+const runs = jsonRecordRepo<StoredRun>('scenario_runs', {
+  title: (r) => r.title, scenario: (r) => r.scenario, status: (r) => r.status, exit_code: (r) => r.exit_code,
+  reason: (r) => r.reason, started_at: (r) => r.started_at, ended_at: (r) => r.ended_at, duration_ms: (r) => r.duration_ms,
+});
 
-export async function getRun(db: Queryable, id: string): Promise<StoredRun | null> {
-  const row = await db.get<{ record: string }>('SELECT record FROM scenario_runs WHERE id = ?', [id]);
-  return row === undefined ? null : (JSON.parse(row.record) as StoredRun);
-}
+export const saveRun = runs.save;
+export const getRun = runs.get;
 
 /** Newest first. */
-export async function listRuns(db: Queryable, limit = 1000): Promise<RunSummary[]> {
-  return db.all<RunSummary>(
-    `SELECT id, title, status, exit_code, reason, started_at, ended_at, duration_ms,
-       json_extract(record, '$.origin') AS origin
-     FROM scenario_runs ORDER BY started_at DESC, rowid DESC LIMIT ?`,
-    [limit],
-  );
+export function listRuns(db: Queryable, limit = 1000): Promise<RunSummary[]> {
+  return runs.list(db, `id, title, status, exit_code, reason, started_at, ended_at, duration_ms,
+    json_extract(record, '$.origin') AS origin`, limit);
 }
 
 /**
  * Runs still marked running when the server starts were cut short by a crash (a clean close
  * aborts and finishes them): they end now, as aborted, with `reason`. Returns their ids.
  */
-export async function endInterruptedRuns(
-  db: Queryable, now: number, reason: string,
-): Promise<string[]> {
-  const rows = await db.all<{ record: string }>("SELECT record FROM scenario_runs WHERE status = 'running'");
-  const ids: string[] = [];
-  for (const row of rows) {
-    const run = JSON.parse(row.record) as StoredRun;
-    await saveRun(db, { ...run, status: 'aborted', exit_code: 2, reason, ended_at: now });
-    ids.push(run.id);
-  }
-  return ids;
+export function endInterruptedRuns(db: Queryable, now: number, reason: string): Promise<string[]> {
+  return runs.endAll(db, 'running', (run) => ({ ...run, status: 'aborted', exit_code: 2, reason, ended_at: now }));
 }

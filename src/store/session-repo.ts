@@ -3,6 +3,7 @@
 // session as the API serves it; the store does not look inside beyond the columns it lists by.
 
 import type { Queryable } from './db.js';
+import { jsonRecordRepo } from './json-record-repo.js';
 
 /** The fields of a session record the table keeps as columns; the rest rides along in `record`. */
 export interface StoredSession {
@@ -36,54 +37,33 @@ export interface SessionStore {
   endInterrupted(now: number, reason: string): Promise<string[]>;
 }
 
-/** Inserts the session, or replaces the stored copy of it. */
-export async function saveSession(db: Queryable, s: StoredSession): Promise<void> {
-  await db.run(
-    `INSERT INTO sessions (id, name, status, reason, started_at, ended_at, action_count, fault_count, proxies, record)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-     ON CONFLICT (id) DO UPDATE SET name = excluded.name, status = excluded.status, reason = excluded.reason,
-       started_at = excluded.started_at, ended_at = excluded.ended_at, action_count = excluded.action_count,
-       fault_count = excluded.fault_count, proxies = excluded.proxies, record = excluded.record`,
-    [s.id, s.name, s.status, s.reason, s.started_at, s.ended_at, s.action_count, s.fault_count,
-      JSON.stringify(s.proxies_touched), JSON.stringify(s)],
-  );
-}
+const sessions = jsonRecordRepo<StoredSession>('sessions', {
+  name: (s) => s.name, status: (s) => s.status, reason: (s) => s.reason, started_at: (s) => s.started_at,
+  ended_at: (s) => s.ended_at, action_count: (s) => s.action_count, fault_count: (s) => s.fault_count,
+  proxies: (s) => JSON.stringify(s.proxies_touched),
+});
 
-export async function getSession(db: Queryable, id: string): Promise<StoredSession | null> {
-  const row = await db.get<{ record: string }>('SELECT record FROM sessions WHERE id = ?', [id]);
-  return row === undefined ? null : (JSON.parse(row.record) as StoredSession);
-}
+export const saveSession = sessions.save;
+export const getSession = sessions.get;
+export const removeSession = sessions.remove;
 
 interface ListingRow extends Omit<SessionListing, 'proxies_touched' | 'duration_ms'> { proxies: string }
 
 /** Newest first. */
 export async function listSessions(db: Queryable, limit = 1000): Promise<SessionListing[]> {
-  const rows = await db.all<ListingRow>(
-    `SELECT id, name, status, reason, started_at, ended_at, action_count, fault_count, proxies
-     FROM sessions ORDER BY started_at DESC, rowid DESC LIMIT ?`,
-    [limit],
-  );
+  const rows = await sessions.list<ListingRow>(db,
+    'id, name, status, reason, started_at, ended_at, action_count, fault_count, proxies', limit);
   return rows.map(({ proxies, ...row }) => ({
     ...row, proxies_touched: JSON.parse(proxies) as string[],
     duration_ms: row.ended_at === null ? null : row.ended_at - row.started_at,
   }));
 }
 
-export async function removeSession(db: Queryable, id: string): Promise<boolean> {
-  return (await db.run('DELETE FROM sessions WHERE id = ?', [id])).changes > 0;
-}
-
 /**
  * Sessions still recording when the server starts were cut short by a crash (a clean close
  * stops them): they end now, with `reason`. Returns their ids.
  */
-export async function endInterruptedSessions(db: Queryable, now: number, reason: string): Promise<string[]> {
-  const rows = await db.all<{ record: string }>("SELECT record FROM sessions WHERE status = 'recording'");
-  const ids: string[] = [];
-  for (const row of rows) {
-    const session = JSON.parse(row.record) as StoredSession;
-    await saveSession(db, { ...session, status: 'ended', reason, ended_at: Math.max(now, session.started_at) });
-    ids.push(session.id);
-  }
-  return ids;
+export function endInterruptedSessions(db: Queryable, now: number, reason: string): Promise<string[]> {
+  return sessions.endAll(db, 'recording',
+    (session) => ({ ...session, status: 'ended', reason, ended_at: Math.max(now, session.started_at) }));
 }
