@@ -143,27 +143,33 @@ export function attributeError(field: string, reason: string): Error {
   return invalidAttribute(field, reason);
 }
 
-export function defaultAttributes(definition: AnyToxicDefinition): Attributes {
+/** The attributes a toxic has on a proxy of `protocol` (all of them when it is not given). */
+function specsFor(definition: AnyToxicDefinition, protocol?: Protocol): [string, AttributeSpec][] {
+  const all = Object.entries(definition.attributes) as [string, AttributeSpec][];
+  return protocol === undefined ? all : all.filter(([, spec]) => spec.protocols?.includes(protocol) ?? true);
+}
+
+export function defaultAttributes(definition: AnyToxicDefinition, protocol?: Protocol): Attributes {
   const out: Attributes = {};
-  for (const [name, spec] of Object.entries(definition.attributes) as [string, AttributeSpec][]) {
-    out[name] = spec.default;
-  }
+  for (const [name, spec] of specsFor(definition, protocol)) out[name] = spec.default;
   return out;
 }
 
 /**
  * Validates API input against a definition, merged over `base` (the defaults on create, the
  * current values on update). Absent and null keys keep `base`; unknown keys are ignored, as
- * Toxiproxy ignores them. Throws an error that names the bad field.
+ * Toxiproxy ignores them, and so are attributes that mean nothing on a proxy of `protocol`
+ * (bandwidth's `queue` on TCP), which are then neither kept nor shown. Throws an error that
+ * names the bad field.
  */
-export function parseAttributes(definition: AnyToxicDefinition, input: unknown, base?: Attributes): Attributes {
-  const out: Attributes = { ...(base ?? defaultAttributes(definition)) };
+export function parseAttributes(definition: AnyToxicDefinition, input: unknown, base?: Attributes, protocol?: Protocol): Attributes {
+  const out: Attributes = { ...(base ?? defaultAttributes(definition, protocol)) };
   if (input !== undefined && input !== null) {
     if (typeof input !== 'object' || Array.isArray(input)) {
       throw attributeError('attributes', 'must be a JSON object');
     }
     const given = input as Record<string, unknown>;
-    for (const [name, spec] of Object.entries(definition.attributes) as [string, AttributeSpec][]) {
+    for (const [name, spec] of specsFor(definition, protocol)) {
       const value = given[name];
       if (value === undefined || value === null) continue;
       out[name] = checkValue(name, spec, value);

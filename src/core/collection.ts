@@ -3,7 +3,7 @@
 // toxic input is checked (clients' tests depend on which error wins).
 
 import { FaultlineError, badBody, missingField } from '../errors.js';
-import type { AnyToxicDefinition, Stream } from '../toxic.js';
+import { parseAttributes, type AnyToxicDefinition, type Stream } from '../toxic.js';
 import { reportBound, resolveListen } from './address.js';
 import {
   checkIdleTimeout, checkToxicity, checkUpstream, expiryOf,
@@ -14,7 +14,7 @@ import type { Reporter } from './reporter.js';
 import type { Proxy, ProxyDeps } from './proxy.js';
 import { TcpProxy } from './tcp-proxy.js';
 import { UdpProxy } from './udp-proxy.js';
-import { parseToxicAttributes, toxicJSON, type ToxicConfig } from './toxic-config.js';
+import { toxicJSON, type ToxicConfig } from './toxic-config.js';
 
 export interface CollectionDeps {
   reporter: Reporter;
@@ -200,7 +200,7 @@ export class Collection {
     const config: ToxicConfig = {
       name, type, stream: stream as Stream, streamLabel, definition,
       toxicity: checkToxicity(input.toxicity ?? 1),
-      attributes: parseToxicAttributes(definition, proxy.protocol, input.attributes),
+      attributes: parseAttributes(definition, input.attributes, undefined, proxy.protocol),
       expiresAt: input.expiresAt !== undefined ? input.expiresAt : expiryOf(input.ttl) ?? null,
     };
     await proxy.addToxic(config);
@@ -217,7 +217,7 @@ export class Collection {
     const config: ToxicConfig = {
       ...current,
       toxicity: input.toxicity === undefined ? current.toxicity : checkToxicity(input.toxicity),
-      attributes: parseToxicAttributes(current.definition, proxy.protocol, input.attributes, current.attributes),
+      attributes: parseAttributes(current.definition, input.attributes, current.attributes, proxy.protocol),
       expiresAt: input.ttl === undefined ? current.expiresAt : expiryOf(input.ttl) ?? null,
     };
     await proxy.updateToxic(config);

@@ -2,9 +2,7 @@
 // an update builds a new config and the links swap it in, so a running pipe never sees a
 // half-applied change.
 
-import {
-  parseAttributes, type AnyToxicDefinition, type AttributeSpec, type Attributes, type Protocol, type Stream,
-} from '../toxic.js';
+import type { AnyToxicDefinition, Attributes, Stream } from '../toxic.js';
 
 export interface ToxicConfig {
   readonly name: string;
@@ -30,28 +28,4 @@ export function toxicJSON(config: ToxicConfig): Record<string, unknown> {
   };
   if (config.expiresAt !== null) json.expires_at = new Date(config.expiresAt).toISOString();
   return json;
-}
-
-/**
- * Validates a toxic's attributes for a proxy of `protocol`, merged over `base` as
- * parseAttributes does. An attribute that means nothing there (bandwidth's `queue` on TCP) is
- * ignored on input, as Toxiproxy ignores keys it does not know, and is not kept, so it never
- * shows in the toxic's JSON.
- */
-export function parseToxicAttributes(
-  definition: AnyToxicDefinition, protocol: Protocol, input: unknown, base?: Attributes,
-): Attributes {
-  const foreign = (Object.entries(definition.attributes) as [string, AttributeSpec][])
-    .filter(([, spec]) => spec.protocols !== undefined && !spec.protocols.includes(protocol))
-    .map(([name]) => name);
-  if (foreign.length === 0) return parseAttributes(definition, input, base);
-  let given = input;
-  if (typeof input === 'object' && input !== null && !Array.isArray(input)) {
-    const copy: Record<string, unknown> = { ...input };
-    for (const name of foreign) delete copy[name];
-    given = copy;
-  }
-  const out = parseAttributes(definition, given, base);
-  for (const name of foreign) delete out[name];
-  return out;
 }

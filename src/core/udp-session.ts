@@ -9,7 +9,6 @@ import type { Chunk, Stream } from '../toxic.js';
 import { Chain, type ChainHost } from './chain.js';
 import { LiveBase, type ConnectionDescription, type LiveOwner } from './live-base.js';
 import type { LiveConnection } from './proxy.js';
-import type { ConnectionClosed } from './reporter.js';
 import type { ChunkTarget, StageRun } from './stage.js';
 
 export interface SessionOwner extends LiveOwner {
@@ -91,15 +90,14 @@ export class UdpSession extends LiveBase implements ChainHost, LiveConnection {
     this.up.teardown();
     this.down.teardown();
     this.socket.close();
-    const closed: ConnectionClosed = {
+    this.owner.reporter.connectionClosed({
       ...this.info(),
       bytesUp: this.bytesUp,
       bytesDown: this.bytesDown,
       durationMs: Date.now() - this.openedAt,
       reason,
       upstreamErrors: this.upstreamErrors,
-    };
-    this.owner.reporter.connectionClosed(closed);
+    });
     this.owner.sessionClosed(this);
   }
 
