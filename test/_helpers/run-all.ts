@@ -10,7 +10,11 @@ import { fileURLToPath } from 'node:url';
 // uvu's exports do not expose bin.js or package.json; its main entry sits in dist/.
 const uvu = join(dirname(createRequire(import.meta.url).resolve('uvu')), '..', 'bin.js');
 const tests = join(dirname(fileURLToPath(import.meta.url)), '..');
-const child = spawn(process.execPath, [uvu, tests, '\\.test\\.js$', '-i', '_helpers', ...process.argv.slice(2)], {
+// uvu sets FORCE_COLOR=1 unless told --no-color, and every Node child a test spawns then warns
+// that NO_COLOR is ignored. Colour only where someone reads it: a terminal that did not opt out.
+const colour = process.stdout.isTTY === true && (process.env.NO_COLOR ?? '') === ''
+  && process.env.FORCE_COLOR !== '0' && process.env.FORCE_COLOR !== 'false';
+const child = spawn(process.execPath, [uvu, tests, '\\.test\\.js$', '-i', '_helpers', ...(colour ? [] : ['--no-color']), ...process.argv.slice(2)], {
   stdio: ['inherit', 'pipe', 'inherit'],
 });
 let tail = '';
