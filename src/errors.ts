@@ -30,6 +30,7 @@ export const ERRORS = {
   ERR_SESSION_ENDED: { status: 409, message: 'session already ended' },
   ERR_SESSION_EMPTY: { status: 409, message: 'session has no control actions to replay' },
   ERR_LISTEN: { status: 500, message: 'listen failed' },
+  ERR_STATE_NOT_SAVED: { status: 503, message: 'the change could not be saved, so it was not made' },
   ERR_INTERNAL: { status: 500, message: 'internal error' },
 } as const satisfies Record<string, { status: number; message: string }>;
 

@@ -1,27 +1,28 @@
-// Joins the event bus to the SQLite store: every logged bus event goes to the batching event
-// writer, every state change to the state tables, and the API's event log reads back through
-// here. Part of the composition root: only server.ts imports it.
+// Joins the server to the SQLite store: every logged bus event goes to the batching event
+// writer, every state change is written to the state tables through the collection's journal
+// before it takes effect, and the API's event log reads back through here. Part of the
+// composition root: only server.ts imports it.
 
 import type { EventLog } from './api/routes.js';
 import type { Collection } from './core/collection.js';
+import type { Journal } from './core/reporter.js';
 import { FaultlineError } from './errors.js';
 import type { EventBus } from './events/bus.js';
 import type { Db } from './store/db.js';
 import { parseEventFilter, queryEvents, streamEvents, type EventFilter } from './store/event-query.js';
 import { EventWriter, toStoredEvent, type LoggedBusEvent } from './store/event-writer.js';
 import { openStore } from './store/migrations.js';
-import { applyChange, loadState, restoredProxies, saveProxy, saveToxic } from './store/state-repo.js';
+import { applyChange, loadState, restoredProxies } from './store/state-repo.js';
 import { endInterruptedRuns, getRun, listRuns, saveRun, type RunStore } from './store/run-repo.js';
 import {
   endInterruptedSessions, getSession, listSessions, removeSession, saveSession, type SessionStore,
 } from './store/session-repo.js';
-import { toxicJSON } from './core/toxic-config.js';
 
 const LOGGED: readonly LoggedBusEvent[] = ['fault:injected', 'fault:folded', 'conn:opened', 'conn:closed', 'state:changed'];
-/** After a failed state write, the whole state is written again; first retry after this long. */
-const RESYNC_MS = 500;
 
 export interface Persistence {
+  /** Writes proxy and toxic changes before they take effect (the collection's journal). */
+  readonly journal: Journal;
   readonly eventLog: EventLog;
   readonly runs: RunStore;
   readonly sessions: SessionStore;
@@ -44,38 +45,12 @@ export async function openPersistence(
   });
   const stopLogging = LOGGED.map((kind) => bus.on(kind, (payload) => writer.add(toStoredEvent(kind, payload as never))));
 
-  // State writes run one at a time, in order. One that fails leaves the tables stale, so the
-  // whole state is written again, in one transaction, until that succeeds.
-  let stateFailures = 0;
-  let chain: Promise<void> = Promise.resolve();
-  let resync: NodeJS.Timeout | null = null;
-  let resyncDelay = RESYNC_MS;
-  const failed = (err: unknown) => {
-    stateFailures++;
-    if (resync !== null) return;
-    log(`error: cannot save proxy state (${(err as Error).message}); will retry`);
-    resync = setTimeout(rewriteAll, resyncDelay);
-    resync.unref();
-  };
-  const rewriteAll = () => {
-    resync = null;
-    chain = chain.then(() => db.transaction(async (tx) => {
-      await tx.run('DELETE FROM proxies');
-      for (const proxy of collection.list()) {
-        await saveProxy(tx, proxy.toJSON());
-        for (const toxic of proxy.listToxics()) await saveToxic(tx, proxy.name, toxicJSON(toxic), toxic.expiresAt);
-      }
-    })).then(() => { resyncDelay = RESYNC_MS; log('proxy state saved again'); }, (err) => {
-      resyncDelay = Math.min(resyncDelay * 2, 10_000);
-      failed(err);
-    });
-  };
-  const stopState = bus.on('state:changed', (change) => {
-    if (resync !== null) return; // a full rewrite is due anyway
-    chain = chain.then(() => applyChange(db, change)).catch(failed);
-  });
-
   return {
+    // One transaction per change, so a change of several rows (populate's replace, reset) is
+    // on disk whole or not at all. WAL with synchronous=NORMAL survives a process kill.
+    journal: (changes) => db.transaction(async (tx) => {
+      for (const change of changes) await applyChange(tx, change);
+    }),
     eventLog: {
       check(params) {
         filterFrom(params);
@@ -105,16 +80,10 @@ export async function openPersistence(
     },
     stats() {
       const s = writer.stats();
-      return { failures: s.failures + stateFailures, dropped: s.dropped };
+      return { failures: s.failures, dropped: s.dropped };
     },
     async close() {
-      for (const stop of [...stopLogging, stopState]) stop();
-      // A rewrite still due is the only copy of changes a failed write missed: run it now.
-      if (resync !== null) {
-        clearTimeout(resync);
-        rewriteAll();
-      }
-      await chain;
+      for (const stop of stopLogging) stop();
       await writer.close();
       await closeQuietly(db);
     },

@@ -94,8 +94,11 @@ export async function createServer(options: ServerOptions = {}): Promise<Faultli
   const seed = options.seed ?? Random.freshSeed();
   const events = new EventBus();
   events.on('log:warn', (e) => log(`warn: ${e.message}${Object.keys(e.context).length ? ' ' + JSON.stringify(e.context) : ''}`));
-  const collection = new Collection({ reporter: events, random: new Random(seed), findToxic });
   let persistence: Persistence | null = null;
+  const collection = new Collection({
+    reporter: events, random: new Random(seed), findToxic,
+    ...(options.db !== false ? { journal: (changes) => persistence!.journal(changes) } : {}),
+  });
   let totals: BusTotals | null = null;
   let metrics: ReturnType<typeof createMetrics> | null = null;
   // Proxies stop first, so the events of their closing still reach the store.

@@ -14,7 +14,9 @@ export type Stream = 'upstream' | 'downstream';
 /** What a toxic did to the data. One vocabulary for logs, metrics and the event stream. */
 export type FaultAction =
   | 'delayed' | 'dropped' | 'duplicated' | 'reordered' | 'corrupted'
-  | 'reset' | 'closed' | 'held' | 'released' | 'sliced';
+  | 'reset' | 'closed' | 'held' | 'released' | 'sliced'
+  // Not a toxic's: a proxy turned a client away (its max_connections, or the descriptor reserve).
+  | 'refused';
 
 export type FaultDetail = Record<string, number | string | boolean>;
 

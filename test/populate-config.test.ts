@@ -4,6 +4,7 @@
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import dgram from 'node:dgram';
 import fs from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
@@ -111,9 +112,19 @@ test('an update refused for one field changes nothing, idle_timeout included', a
     let changes = 0;
     s.events.on('state:changed', () => { changes++; });
 
+    // An address that does not parse is bad input; one that parses but is taken is Toxiproxy's 500.
     const badListen = await s.api('POST', '/proxies/u', { idle_timeout: 777, listen: 'nonsense' });
-    assert.is(badListen.status, 500, badListen.text);
-    assert.match(badListen.json.error, /nonsense/);
+    assert.is(badListen.status, 400, badListen.text);
+    assert.match(badListen.json.error, /listen address nonsense: missing port/);
+    const taken = dgram.createSocket('udp4');
+    await new Promise<void>((resolve) => taken.bind(0, '127.0.0.1', () => resolve()));
+    try {
+      const inUse = await s.api('POST', '/proxies/u', { idle_timeout: 777, listen: `127.0.0.1:${taken.address().port}` });
+      assert.is(inUse.status, 500, inUse.text);
+      assert.match(inUse.json.error, /EADDRINUSE/);
+    } finally {
+      taken.close();
+    }
     const badUpstream = await s.api('POST', '/proxies/u', { idle_timeout: 777, upstream: 'nonsense' });
     assert.is(badUpstream.status, 400, badUpstream.text);
     const badProtocol = await s.api('PATCH', '/proxies/u', { idle_timeout: 777, protocol: 'tcp' });

@@ -33,6 +33,7 @@ export function proxyInput(body: unknown, what = 'proxy'): ProxyInput {
     enabled: optional(json, 'enabled', 'boolean'),
     protocol: optional(json, 'protocol', 'string'),
     idle_timeout: optional(json, 'idle_timeout', 'number'),
+    max_connections: optional(json, 'max_connections', 'number'),
   };
 }
 

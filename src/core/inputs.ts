@@ -14,6 +14,8 @@ export interface ProxyInput {
   protocol?: string;
   /** UDP only: milliseconds without traffic after which a session ends. */
   idle_timeout?: number;
+  /** Live connections (UDP: sessions) allowed at once; 0 or absent means no limit. */
+  max_connections?: number;
 }
 
 export interface ToxicInput {
@@ -40,6 +42,43 @@ export function checkUpstream(upstream: string): void {
   } catch (err) {
     throw badBody(`upstream ${(err as Error).message}`);
   }
+}
+
+/** Names travel as one URL path segment: at most this many bytes of UTF-8. */
+export const MAX_NAME_BYTES = 256;
+
+/**
+ * A proxy or toxic name that a client can always address again: well-formed Unicode (a lone
+ * surrogate has no UTF-8, so no URL reaches it), no control characters, not `.` or `..`
+ * (URL parsers resolve those as path steps), and short enough for a request line. Anything
+ * else, `/` included, round-trips through encodeURIComponent.
+ */
+export function checkName(name: string, what: 'name' | 'toxic name' = 'name'): string {
+  const problem = /[\uD800-\uDFFF]/u.test(name) ? 'is not well-formed Unicode (it holds a lone surrogate)'
+    : Buffer.byteLength(name) > MAX_NAME_BYTES ? `is longer than ${MAX_NAME_BYTES} bytes of UTF-8 (${Buffer.byteLength(name)})`
+      : /[\u0000-\u001f\u007f]/.test(name) ? 'holds a control character'
+        : name === '.' || name === '..' ? `cannot be ${JSON.stringify(name)}, which URLs treat as a path step`
+          : null;
+  if (problem !== null) throw badBody(`${what} ${problem}`);
+  return name;
+}
+
+/** A listen address that cannot even be parsed is bad input; one that parses but cannot be
+ *  bound (in use, not local, unknown host) is Toxiproxy's 500, found when binding. */
+export function checkListen(listen: string): void {
+  try {
+    parseHostPort(listen);
+  } catch (err) {
+    throw badBody(`listen ${(err as Error).message}`);
+  }
+}
+
+export function checkMaxConnections(value: number | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  if (!Number.isInteger(value) || value < 0 || value > 1_000_000) {
+    throw badBody(`max_connections must be a whole number from 0 (no limit) to 1000000, got ${value}`);
+  }
+  return value;
 }
 
 export function checkIdleTimeout(protocol: string, value: number | undefined): number | undefined {

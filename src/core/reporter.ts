@@ -43,6 +43,12 @@ export type StateChange =
   | { kind: 'toxic:added' | 'toxic:updated'; proxy: string; toxic: string; body: Record<string, unknown>; restored?: true }
   | { kind: 'toxic:removed' | 'toxic:expired'; proxy: string; toxic: string };
 
+/**
+ * Makes state changes durable, all of them or none, before they take effect: an API answer
+ * of 2xx means the change is on disk. Throws when it cannot, and the change is then refused.
+ */
+export type Journal = (changes: readonly StateChange[]) => Promise<void>;
+
 export interface Reporter {
   fault(report: FaultReport): void;
   changed(change: StateChange): void;

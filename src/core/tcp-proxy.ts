@@ -7,9 +7,10 @@ import { performance } from 'node:perf_hooks';
 import { nanoid } from 'nanoid';
 import { FaultlineError } from '../errors.js';
 import type { FaultAction, FaultDetail, Stream } from '../toxic.js';
-import { formatHostPort, parseHostPort, reportBound, resolveListen } from './address.js';
+import { formatHostPort, parseHostPort, reportBound, type HostPort } from './address.js';
 import { Connection, type ConnectionOwner } from './connection.js';
-import { Proxy } from './proxy.js';
+import { proxiedFds } from './fd-budget.js';
+import { Proxy, type Listener } from './proxy.js';
 import type { ToxicConfig } from './toxic-config.js';
 
 /**
@@ -24,43 +25,45 @@ export class TcpProxy extends Proxy implements ConnectionOwner {
   static dialTimeoutMs = DIAL_TIMEOUT_MS;
   readonly protocol = 'tcp' as const;
   readonly connections = new Set<Connection>();
-  private server: net.Server | null = null;
   private seq = 0;
   /** Clients accepted and not yet connected upstream (dialling, delayed or held). */
   private readonly pending = new Set<net.Socket>();
   private held: Pending[] = [];
 
-  /** Binds the listener; `listen` then reports the address actually bound. */
-  async start(): Promise<void> {
-    if (this.server !== null) return;
-    let bind;
-    try {
-      bind = await resolveListen(this.listen);
-    } catch (err) {
-      throw new FaultlineError('ERR_LISTEN', `listen tcp: ${(err as Error).message}`);
-    }
+  protected async bindListener(bind: HostPort): Promise<Listener> {
     const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true });
-    server.on('connection', (socket) => this.accept(socket));
+    // Clients that arrive before the proxy adopts this listener wait here, paused.
+    let waiting: net.Socket[] | null = [];
+    server.on('connection', (socket) => {
+      if (waiting === null) this.accept(socket);
+      else waiting.push(socket);
+    });
     await new Promise<void>((resolve, reject) => {
-      server.once('error', (err) => reject(new FaultlineError('ERR_LISTEN', `listen tcp ${this.listen}: ${err.message}`)));
+      server.once('error', (err) => reject(new FaultlineError('ERR_LISTEN', `listen tcp ${formatHostPort(bind.host, bind.port)}: ${err.message}`, { cause: err })));
       server.listen({ host: bind.host === '' ? '::' : bind.host, port: bind.port }, () => resolve());
     });
     server.on('error', (err) => this.reporter.warn(`listener of ${this.name} failed`, { error: err.message }));
-    const address = server.address() as net.AddressInfo;
-    this.listen = reportBound(bind.host === '' ? '' : address.address, address.port);
-    this.server = server;
-    this.enabled = true;
+    const bound = server.address() as net.AddressInfo;
+    return {
+      address: reportBound(bind.host === '' ? '' : bound.address, bound.port),
+      activate: () => {
+        const early = waiting ?? [];
+        waiting = null;
+        for (const socket of early) this.accept(socket);
+      },
+      // server.close frees the address at once; its callback would wait for every connection.
+      close: async () => {
+        if (server.listening) server.close();
+        for (const socket of waiting ?? []) socket.destroy();
+        waiting = [];
+      },
+    };
   }
 
-  /** Stops listening and closes every live connection. */
-  async stop(): Promise<void> {
-    this.enabled = false;
-    const server = this.server;
-    this.server = null;
-    for (const conn of this.connections) conn.destroy('proxy stopped');
+  dropLive(reason: string): void {
+    for (const conn of this.connections) conn.destroy(reason);
     for (const client of this.pending) client.destroy();
     this.held = [];
-    if (server !== null) await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 
   protected live(): Iterable<Connection> {
@@ -135,6 +138,7 @@ export class TcpProxy extends Proxy implements ConnectionOwner {
       peer: formatHostPort(client.remoteAddress ?? '?', client.remotePort ?? 0),
     };
     client.on('error', () => {});
+    if (!this.admit(pending)) return;
     this.pending.add(client);
     client.once('close', () => {
       this.pending.delete(client);
@@ -144,6 +148,29 @@ export class TcpProxy extends Proxy implements ConnectionOwner {
     const by = this.holding(pending);
     if (by.length > 0) this.hold(pending, by);
     else void this.dial(pending);
+  }
+
+  /**
+   * Whether a new client may be proxied: the proxy's own cap, then the descriptors every proxy
+   * shares (one here, one for the upstream), which keep a reserve for the API. A refused client
+   * is reset at once, and reported.
+   */
+  private admit(pending: Pending): boolean {
+    const live = this.connections.size + this.pending.size;
+    const refusal: { limit: string; detail: FaultDetail } | null = this.maxConnections > 0 && live >= this.maxConnections
+      ? { limit: 'max_connections', detail: { max_connections: this.maxConnections } }
+      : !proxiedFds.take(2) ? { limit: 'file_descriptors', detail: { in_use: proxiedFds.inUse, capacity: proxiedFds.capacity } } : null;
+    if (refusal === null) {
+      // Both descriptors go back when the client's socket closes: the upstream's closes with it.
+      pending.client.once('close', () => proxiedFds.release(2));
+      return true;
+    }
+    pending.client.resetAndDestroy();
+    this.reporter.fault({
+      proxy: this.name, protocol: this.protocol, conn: pending.id, client: pending.peer,
+      toxic: refusal.limit, type: refusal.limit, stream: 'upstream', action: 'refused', detail: { ...refusal.detail, live },
+    });
+    return false;
   }
 
   private async dial(pending: Pending): Promise<void> {

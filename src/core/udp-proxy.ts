@@ -7,8 +7,9 @@ import { isIP } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { nanoid } from 'nanoid';
 import { FaultlineError } from '../errors.js';
-import { formatHostPort, parseHostPort, reportBound, resolveListen } from './address.js';
-import { Proxy, type ProxyDeps } from './proxy.js';
+import { formatHostPort, parseHostPort, reportBound, type HostPort } from './address.js';
+import { proxiedFds } from './fd-budget.js';
+import { Proxy, type Listener, type ProxyDeps } from './proxy.js';
 import { UdpSession, type SessionOwner } from './udp-session.js';
 
 export const DEFAULT_IDLE_TIMEOUT = 60_000;
@@ -31,39 +32,42 @@ export class UdpProxy extends Proxy implements SessionOwner {
     super(name, listen, upstream, deps);
   }
 
-  async start(): Promise<void> {
-    if (this.socket !== null) return;
-    let bind;
-    try {
-      bind = await resolveListen(this.listen);
-    } catch (err) {
-      throw new FaultlineError('ERR_LISTEN', `listen udp: ${(err as Error).message}`);
-    }
+  protected async bindListener(bind: HostPort): Promise<Listener> {
     this.target = null;
     await this.resolveTarget();
     const v6 = bind.host === '' || isIP(bind.host) === 6;
     const socket = dgram.createSocket({ type: v6 ? 'udp6' : 'udp4', recvBufferSize: RECV_BUFFER });
     await new Promise<void>((resolve, reject) => {
-      socket.once('error', (err) => reject(new FaultlineError('ERR_LISTEN', `listen udp ${this.listen}: ${err.message}`)));
+      socket.once('error', (err) => reject(new FaultlineError('ERR_LISTEN', `listen udp ${formatHostPort(bind.host, bind.port)}: ${err.message}`, { cause: err })));
       socket.bind({ address: bind.host === '' ? '::' : bind.host, port: bind.port }, () => resolve());
     });
     socket.on('error', (err) => this.reporter.warn(`listener of ${this.name} failed`, { error: err.message }));
-    socket.on('message', (data, rinfo) => this.fromClient(data, rinfo));
-    const address = socket.address();
-    this.listen = reportBound(bind.host === '' ? '' : address.address, address.port);
-    this.socket = socket;
-    this.enabled = true;
-    this.armSweeper();
+    const bound = socket.address();
+    let open = true;
+    return {
+      address: reportBound(bind.host === '' ? '' : bound.address, bound.port),
+      // Until then datagrams are dropped, as a port nobody serves yet would.
+      activate: () => {
+        this.socket = socket;
+        socket.on('message', (data, rinfo) => this.fromClient(data, rinfo));
+      },
+      close: async () => {
+        if (!open) return;
+        open = false;
+        if (this.socket === socket) this.socket = null;
+        await new Promise<void>((resolve) => socket.close(() => resolve()));
+      },
+    };
   }
 
-  async stop(): Promise<void> {
-    this.enabled = false;
-    const socket = this.socket;
-    this.socket = null;
+  dropLive(reason: string): void {
+    for (const session of this.sessions.values()) session.close(reason);
+  }
+
+  protected override listening(on: boolean): void {
     if (this.sweeper !== null) clearInterval(this.sweeper);
     this.sweeper = null;
-    for (const session of this.sessions.values()) session.close('proxy stopped');
-    if (socket !== null) await new Promise<void>((resolve) => socket.close(() => resolve()));
+    if (on) this.armSweeper();
   }
 
   override toJSON(): Record<string, unknown> {
@@ -79,7 +83,16 @@ export class UdpProxy extends Proxy implements SessionOwner {
 
   setIdleTimeout(ms: number): void {
     this.idleTimeout = ms;
-    if (this.socket !== null) this.armSweeper();
+    if (this.enabled) this.armSweeper();
+  }
+
+  /** A new upstream is looked up afresh: the cached address is the old one's. */
+  override setUpstream(upstream: string): void {
+    if (upstream === this.upstream) return;
+    super.setUpstream(upstream);
+    this.target = null;
+    this.resolving = null;
+    void this.resolveTarget();
   }
 
   protected live(): Iterable<UdpSession> {
@@ -94,6 +107,7 @@ export class UdpProxy extends Proxy implements SessionOwner {
   }
 
   sessionClosed(session: UdpSession): void {
+    proxiedFds.release(1);
     this.closedUpstreamErrors += session.upstreamErrors;
     this.sessions.delete(`${session.clientAddress}\0${session.clientPort}`);
   }
@@ -109,6 +123,7 @@ export class UdpProxy extends Proxy implements SessionOwner {
       void this.resolveTarget();
       return;
     }
+    if (!this.admit(rinfo)) return;
     const created = new UdpSession(
       nanoid(12), this.seq++, rinfo.address, rinfo.port, formatHostPort(rinfo.address, rinfo.port), target, this,
     );
@@ -117,6 +132,21 @@ export class UdpProxy extends Proxy implements SessionOwner {
   }
 
   private resolving: Promise<void> | null = null;
+
+  /** Whether a new session may start: the proxy's cap, then the descriptors every proxy shares
+   *  (one for the session's upstream socket). A refused datagram is dropped, and reported. */
+  private admit(rinfo: dgram.RemoteInfo): boolean {
+    const live = this.sessions.size;
+    const limit = this.maxConnections > 0 && live >= this.maxConnections ? 'max_connections'
+      : !proxiedFds.take(1) ? 'file_descriptors' : null;
+    if (limit === null) return true;
+    this.reporter.fault({
+      proxy: this.name, protocol: this.protocol, conn: '', client: formatHostPort(rinfo.address, rinfo.port),
+      toxic: limit, type: limit, stream: 'upstream', action: 'refused',
+      detail: limit === 'max_connections' ? { max_connections: this.maxConnections, live } : { in_use: proxiedFds.inUse, capacity: proxiedFds.capacity, live },
+    });
+    return false;
+  }
 
   /** Resolves the upstream before the first session. Errors are warned about, not thrown. */
   resolveTarget(): Promise<void> {

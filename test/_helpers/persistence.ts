@@ -31,9 +31,13 @@ export interface Child {
   kill(signal?: NodeJS.Signals): Promise<void>;
 }
 
-/** `faultline serve --port 0 ...args`, resolved once it prints the address it listens on. */
-export async function spawnServe(args: string[], cwd: string): Promise<Child> {
-  const proc = spawn(process.execPath, [CLI, 'serve', '--port', '0', ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+/** `faultline serve --port 0 ...args`, resolved once it prints the address it listens on.
+ *  `fdLimit` starts it under that soft limit of open files (`ulimit -n`). */
+export async function spawnServe(args: string[], cwd: string, options: { fdLimit?: number } = {}): Promise<Child> {
+  const command = [process.execPath, CLI, 'serve', '--port', '0', ...args];
+  const proc = options.fdLimit === undefined
+    ? spawn(command[0]!, command.slice(1), { cwd, stdio: ['ignore', 'pipe', 'pipe'] })
+    : spawn('/bin/sh', ['-c', `ulimit -n ${options.fdLimit} && exec "$@"`, 'sh', ...command], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   proc.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
