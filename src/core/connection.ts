@@ -9,6 +9,7 @@ import type { Stream } from '../toxic.js';
 import type { Chain, ChainHost } from './chain.js';
 import { LiveBase, type LiveOwner } from './live-base.js';
 import { Link } from './link.js';
+import type { ReadSlot } from './socket-reader.js';
 import type { StageRun } from './stage.js';
 
 export interface ConnectionOwner extends LiveOwner {
@@ -35,12 +36,14 @@ export class Connection extends LiveBase implements ChainHost {
     client: string,
     private readonly clientSocket: Socket,
     private readonly upstreamSocket: Socket,
+    /** Where each socket's reads go (both sockets read through socket-reader.ts). */
+    reads: { client: ReadSlot; upstream: ReadSlot },
     protected override readonly owner: ConnectionOwner,
   ) {
     super(id, seq, client, owner);
     const sinkDone = (link: Link) => { if (link.closing) this.close('closed by toxic'); };
-    this.up = new Link('upstream', clientSocket, upstreamSocket, this, sinkDone);
-    this.down = new Link('downstream', upstreamSocket, clientSocket, this, sinkDone);
+    this.up = new Link('upstream', clientSocket, reads.client, upstreamSocket, this, sinkDone);
+    this.down = new Link('downstream', upstreamSocket, reads.upstream, clientSocket, this, sinkDone);
     this.up.chain.init(owner.toxicsFor('upstream'));
     this.down.chain.init(owner.toxicsFor('downstream'));
     for (const socket of [clientSocket, upstreamSocket]) {
@@ -64,8 +67,8 @@ export class Connection extends LiveBase implements ChainHost {
     this.down.teardown();
     for (const socket of [this.clientSocket, this.upstreamSocket]) {
       if (socket.destroyed) continue;
-      // Unread input at close() turns the FIN into an RST, so keep reading and discard.
-      socket.on('data', discard);
+      // Unread input at close() turns the FIN into an RST, so keep reading (the links' teardown
+      // discards what is read).
       socket.resume();
       socket.end(() => socket.destroy());
       setTimeout(() => socket.destroy(), CLOSE_GRACE_MS).unref();
@@ -118,7 +121,6 @@ export class Connection extends LiveBase implements ChainHost {
     this.up.teardown();
     this.down.teardown();
     far.destroy();
-    near.on('data', discard);
     near.resume();
   }
 
@@ -156,4 +158,3 @@ export class Connection extends LiveBase implements ChainHost {
   }
 }
 
-function discard(): void {}

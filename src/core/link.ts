@@ -1,7 +1,8 @@
 // One direction of one TCP connection: source socket -> toxic chain -> sink socket.
 //
-// With no stages, data goes socket to socket with the same write/pause/drain dance that
-// stream.pipe does, and nothing else. With stages, each read becomes a chunk stamped with its
+// Reads arrive through the source's ReadSlot (socket-reader.ts). With no stages, data goes
+// socket to socket with the same write/pause/drain dance that stream.pipe does, and nothing
+// else. With stages, each read becomes a chunk stamped with its
 // arrival time and enters the chain; when the chain is full the source is paused, so
 // back-pressure reaches the sender.
 
@@ -9,6 +10,7 @@ import { performance } from 'node:perf_hooks';
 import type { Socket } from 'node:net';
 import type { Chunk, Stream } from '../toxic.js';
 import { Chain, type ChainHost } from './chain.js';
+import { discard, type ReadSlot } from './socket-reader.js';
 import type { ChunkTarget } from './stage.js';
 
 /** The end of a link: writes into a socket, half-closing it at end of stream. */
@@ -62,6 +64,7 @@ export class Link {
   constructor(
     readonly stream: Stream,
     private readonly source: Socket,
+    private readonly reads: ReadSlot,
     sinkSocket: Socket,
     host: ChainHost,
     onSinkFinished: (link: Link) => void,
@@ -71,7 +74,7 @@ export class Link {
       onSinkFinished(this);
     });
     this.chain = new Chain(stream, this.sink, host);
-    source.on('data', this.onData);
+    reads.set(this.onData);
     source.on('end', this.onEnd);
   }
 
@@ -80,7 +83,7 @@ export class Link {
   teardown(): void {
     if (this.torn) return;
     this.torn = true;
-    this.source.off('data', this.onData);
+    this.reads.set(discard);
     this.source.off('end', this.onEnd);
     this.chain.teardown();
   }

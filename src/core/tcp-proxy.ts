@@ -10,6 +10,7 @@ import type { FaultAction, FaultDetail, Stream } from '../toxic.js';
 import { formatHostPort, parseHostPort, reportBound, type HostPort } from './address.js';
 import { Connection, type ConnectionOwner } from './connection.js';
 import { proxiedFds } from './fd-budget.js';
+import { adoptAccepted, ReadSlot } from './socket-reader.js';
 import { Proxy, type Listener } from './proxy.js';
 import type { ToxicConfig } from './toxic-config.js';
 
@@ -130,15 +131,17 @@ export class TcpProxy extends Proxy implements ConnectionOwner {
     });
   }
 
-  private accept(client: net.Socket): void {
-    const pending: Pending = {
-      id: nanoid(12),
-      seq: this.seq++,
-      client,
-      peer: formatHostPort(client.remoteAddress ?? '?', client.remotePort ?? 0),
-    };
+  private accept(accepted: net.Socket): void {
+    const peer = formatHostPort(accepted.remoteAddress ?? '?', accepted.remotePort ?? 0);
+    const id = nanoid(12);
+    accepted.on('error', () => {});
+    if (!this.admit(accepted, id, peer)) return;
+    const reads = new ReadSlot();
+    const client = adoptAccepted(accepted, reads);
+    const pending: Pending = { id, seq: this.seq++, client, peer, reads };
     client.on('error', () => {});
-    if (!this.admit(pending)) return;
+    // Both descriptors go back when the client's socket closes: the upstream's closes with it.
+    client.once('close', () => proxiedFds.release(2));
     this.pending.add(client);
     client.once('close', () => {
       this.pending.delete(client);
@@ -155,19 +158,15 @@ export class TcpProxy extends Proxy implements ConnectionOwner {
    * shares (one here, one for the upstream), which keep a reserve for the API. A refused client
    * is reset at once, and reported.
    */
-  private admit(pending: Pending): boolean {
+  private admit(client: net.Socket, id: string, peer: string): boolean {
     const live = this.connections.size + this.pending.size;
     const refusal: { limit: string; detail: FaultDetail } | null = this.maxConnections > 0 && live >= this.maxConnections
       ? { limit: 'max_connections', detail: { max_connections: this.maxConnections } }
       : !proxiedFds.take(2) ? { limit: 'file_descriptors', detail: { in_use: proxiedFds.inUse, capacity: proxiedFds.capacity } } : null;
-    if (refusal === null) {
-      // Both descriptors go back when the client's socket closes: the upstream's closes with it.
-      pending.client.once('close', () => proxiedFds.release(2));
-      return true;
-    }
-    pending.client.resetAndDestroy();
+    if (refusal === null) return true;
+    client.resetAndDestroy();
     this.reporter.fault({
-      proxy: this.name, protocol: this.protocol, conn: pending.id, client: pending.peer,
+      proxy: this.name, protocol: this.protocol, conn: id, client: peer,
       toxic: refusal.limit, type: refusal.limit, stream: 'upstream', action: 'refused', detail: { ...refusal.detail, live },
     });
     return false;
@@ -191,7 +190,8 @@ export class TcpProxy extends Proxy implements ConnectionOwner {
       return;
     }
     // Timed from here, after any slow-open delay: only the connect itself is limited.
-    const upstream = net.connect({ host: target.host, port: target.port, allowHalfOpen: true, noDelay: true });
+    const upstreamReads = new ReadSlot();
+    const upstream = net.connect({ host: target.host, port: target.port, allowHalfOpen: true, noDelay: true, onread: upstreamReads.options });
     const limit = TcpProxy.dialTimeoutMs;
     const refuse = (err: Error) => {
       clearTimeout(timer);
@@ -221,7 +221,8 @@ export class TcpProxy extends Proxy implements ConnectionOwner {
         client.destroy();
         return;
       }
-      this.connections.add(new Connection(pending.id, pending.seq, peer, client, upstream, this));
+      const reads = { client: pending.reads, upstream: upstreamReads };
+      this.connections.add(new Connection(pending.id, pending.seq, peer, client, upstream, reads, this));
     });
   }
 
@@ -245,6 +246,7 @@ interface Pending {
   seq: number;
   client: net.Socket;
   peer: string;
+  reads: ReadSlot;
   /** Set while a full partition holds it: since when, and by which toxics. */
   held?: { since: number; by: ToxicConfig[] };
 }
