@@ -17,6 +17,9 @@ import type { Probe, ProbeResult } from './types.js';
 
 export interface ProbeOptions {
   signal?: AbortSignal;
+  /** The environment an exec probe's command starts from, before the probe's own `env`;
+   *  process.env when absent. */
+  env?: Readonly<Record<string, string | undefined>>;
   /** The clock for `ts` (epoch ms); Date.now by default. */
   now?: () => number;
 }
@@ -39,7 +42,7 @@ export async function runProbe(probe: Probe, options: ProbeOptions = {}): Promis
     try {
       outcome = probe.kind === 'tcp' ? await tcpProbe(probe, options.signal)
         : probe.kind === 'http' ? await httpProbe(probe, start, options.signal)
-          : await execProbe(probe, options.signal);
+          : await execProbe(probe, { ...(options.env ?? process.env), ...probe.env }, options.signal);
     } catch (err) {
       outcome = { ok: false, value: 'error', reason: err instanceof Error ? err.message : String(err) };
     }
@@ -135,10 +138,10 @@ function httpProbe(probe: Extract<Probe, { kind: 'http' }>, start: number, signa
   });
 }
 
-function execProbe(probe: Extract<Probe, { kind: 'exec' }>, signal?: AbortSignal): Promise<Outcome> {
+function execProbe(probe: Extract<Probe, { kind: 'exec' }>, env: NodeJS.ProcessEnv, signal?: AbortSignal): Promise<Outcome> {
   return new Promise((resolve) => {
     // Its own process group, so a timeout kills the shell and everything it started.
-    const child = spawn(probe.command, { shell: true, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(probe.command, { shell: true, detached: true, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     // The end of stdout, kept past MAX_STDOUT: a script reports what it measured last.
     let tail = '';
