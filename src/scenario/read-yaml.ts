@@ -18,8 +18,8 @@ export const SCENARIO_LIMITS = {
    *  one-line steps. The parse blocks the event loop (and so every proxy) for up to about
    *  10 µs per byte of hostile YAML, so this keeps the worst case near a second. */
   bytes: 128 * 1024,
-  /** Nested collections. A scenario needs 5 (timeline, step, toxic, attributes); the composer
-   *  overflows the stack at several hundred. */
+  /** Nested collections. A scenario needs 5 (the top mapping, timeline, a step, its toxic,
+   *  attributes); the composer overflows the stack at several hundred. */
   depth: 64,
   /** Alias nodes (`*name`). yaml's own default expansion limit is 100 too. */
   aliases: 100,
@@ -55,7 +55,7 @@ export function readYaml(source: string, lineCounter: LineCounter): YamlRead {
   for (const lexeme of new Lexer().lex(source)) {
     const offset = parser.offset;
     if (!scalarNext && lexeme.startsWith('*') && CST.tokenType(lexeme) === 'alias' && ++aliases > SCENARIO_LIMITS.aliases) {
-      return limit(offset, `more than ${SCENARIO_LIMITS.aliases} aliases (${lexeme}); the limit is ${SCENARIO_LIMITS.aliases}`);
+      return limit(offset, `more than ${SCENARIO_LIMITS.aliases} aliases (${lexeme.slice(0, 40)}); the limit is ${SCENARIO_LIMITS.aliases}`);
     }
     scalarNext = lexeme === CST.SCALAR;
     for (const token of parser.next(lexeme)) tokens.push(token);
