@@ -22,6 +22,8 @@ export const ERRORS = {
   ERR_HOST_NOT_ALLOWED: { status: 403, message: 'host not allowed' },
   ERR_SCENARIO_FILE_NOT_FOUND: { status: 404, message: 'scenario file not found' },
   ERR_INVALID_SCENARIO: { status: 400, message: 'invalid scenario' },
+  ERR_EXEC_NOT_ALLOWED: { status: 403, message: 'exec not allowed on this server' },
+  ERR_EXEC_NEEDS_TOKEN: { status: 403, message: 'exec needs the token' },
   ERR_RUN_NOT_FOUND: { status: 404, message: 'scenario run not found' },
   ERR_RUN_FINISHED: { status: 409, message: 'scenario run already finished' },
   ERR_RUN_RUNNING: { status: 409, message: 'scenario run is running on this server' },

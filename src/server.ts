@@ -60,6 +60,9 @@ export interface ServerOptions {
   scenariosDir?: string;
   /** How often stream clients get live stats, in ms. Default 1000. */
   statsMs?: number;
+  /** Lets scenarios posted to /scenarios/runs run exec probes (shell commands as this process's
+   *  user), for requests that carry the token. Default false: such runs get a 403. */
+  allowExec?: boolean;
 }
 
 export interface FaultlineServer {
@@ -124,7 +127,9 @@ export async function createServer(options: ServerOptions = {}): Promise<Faultli
   }
 
   let url = '';
-  const runs = new RunManager({ bus: events, url: () => url, store: persistence?.runs ?? memoryRunStore(), eventLog: persistence !== null });
+  const runs = new RunManager({
+    bus: events, url: () => url, store: persistence?.runs ?? memoryRunStore(), eventLog: persistence !== null, allowExec: options.allowExec === true,
+  });
   const sessions = new SessionRecorder({
     bus: events, url: () => url, store: persistence?.sessions ?? memorySessionStore(),
     proxies: () => collection.list().map((p) => p.toJSON()),
@@ -153,6 +158,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Faultli
     {
       pages: dashboardPages({ dir: options.dashboardDir ?? DASHBOARD_DIR, version: VERSION, access }),
       allowBrowser: (req) => browserAllowed(req, access),
+      token: access.token,
     },
   );
   const stats = liveStats({ bus: events, collection, totals });

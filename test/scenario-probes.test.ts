@@ -5,7 +5,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { echoServer, type Upstream } from './_helpers/net.js';
 import { closedAddress, execProbe, httpProbe, httpService, tcpProbe, type HttpService } from './_helpers/scenario.js';
-import { describeProbe, runProbe, splitAddress } from '../src/scenario/probes.js';
+import { describeProbe, MATCH_TIMEOUT_MS, runProbe, splitAddress } from '../src/scenario/probes.js';
 
 let echo: Upstream;
 let web: HttpService;
@@ -67,6 +67,21 @@ test('http: wrong status, body mismatch, over the latency bound', async () => {
   assert.equal([slow.ok, slow.value], [false, 200]);
   assert.match(slow.reason!, /^took \d+(\.\d)?ms, over the 50ms bound$/);
   within(slow.latencyMs, 118, 500, 'slow response latency');
+});
+
+test('a regex that backtracks without end fails the probe after its time bound instead of holding the process', async () => {
+  web.set({ status: 200, body: `${'a'.repeat(40)}b`, delayMs: 0 });
+  const started = Date.now();
+  // 2^40 ways to split the a's: hours of backtracking for V8 without the bound.
+  const body = await runProbe(httpProbe('health', web.url, { body: /^(a+)+$/ }));
+  const stdout = await runProbe(execProbe('out', `printf 'a%.0s' $(seq 40); echo b`, { stdout: /^(a+)+$/ }));
+  web.set({ status: 200, body: 'ok', delayMs: 0 });
+  const reason = (re: string) => `could not be tested: ${re} ran over ${MATCH_TIMEOUT_MS}ms (it backtracks too much; simplify it)`;
+  assert.equal([body.ok, body.value, body.reason], [false, 200, `body ${reason('/^(a+)+$/')}`]);
+  assert.equal([stdout.ok, stdout.value, stdout.reason], [false, 0, `stdout ${reason('/^(a+)+$/')}`]);
+  assert.ok(Date.now() - started < 10_000, `took ${Date.now() - started}ms`);
+  const fine = await runProbe(httpProbe('health', web.url, { body: /^(o+)+k$/ }));
+  assert.is(fine.ok, true, 'the sandboxed test still matches');
 });
 
 test('http: a timeout ends the request at the timeout; refused names the error', async () => {

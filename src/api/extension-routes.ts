@@ -42,7 +42,7 @@ export const EXTENSION_ROUTES: readonly Route[] = [
       const body = req.body();
       const text = typeof body === 'object' && body !== null ? (body as Record<string, unknown>).scenario : undefined;
       if (typeof text !== 'string') throw badBody('expected {"scenario": "<the scenario file\'s text>"}');
-      const started = await api.runs.start(text);
+      const started = await api.runs.start(text, { token: req.token });
       if ('record' in started) return { status: 201, json: started.record };
       const { status } = ERRORS.ERR_INVALID_SCENARIO;
       const n = started.issues.length;

@@ -6,8 +6,16 @@ import type { ProxyInput, ToxicInput } from '../core/collection.js';
 
 type Json = Record<string, unknown>;
 
-/** Parses a request body. Empty and malformed bodies read as Toxiproxy's do (`EOF`). */
+/** Nesting of arrays and objects in a body. The deepest body a client sends is a run record
+ *  from `faultline run` (PUT /scenarios/runs/{id}), at 4 levels; deep nesting only ever served
+ *  to overflow the stack of whatever walks the value next (checks, JSON.stringify, storage). */
+export const MAX_JSON_DEPTH = 64;
+
+/** Parses a request body. Empty and malformed bodies read as Toxiproxy's do (`EOF`). The depth
+ *  is checked on the bytes first, so nothing recursive ever sees a deeper value. */
 export function parseJson(raw: Buffer): unknown {
+  const tooDeep = depthPast(raw, MAX_JSON_DEPTH);
+  if (tooDeep >= 0) throw badBody(`JSON nested deeper than ${MAX_JSON_DEPTH} levels (at byte ${tooDeep}); the limit is ${MAX_JSON_DEPTH}`);
   const text = raw.toString('utf8');
   if (text.trim() === '') throw badBody('EOF');
   try {
@@ -15,6 +23,27 @@ export function parseJson(raw: Buffer): unknown {
   } catch (err) {
     throw badBody((err as Error).message);
   }
+}
+
+/** The offset of the bracket that opens level `limit + 1`, or -1. Brackets inside strings do
+ *  not count; malformed JSON may be miscounted, but JSON.parse refuses it anyway. */
+export function depthPast(raw: Uint8Array, limit: number): number {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < raw.length; i++) {
+    const b = raw[i]!;
+    if (inString) {
+      if (b === 0x5c) i++; // a backslash escapes the next byte, a quote included
+      else if (b === 0x22) inString = false;
+    } else if (b === 0x22) {
+      inString = true;
+    } else if (b === 0x5b || b === 0x7b) {
+      if (++depth > limit) return i;
+    } else if (b === 0x5d || b === 0x7d) {
+      depth--;
+    }
+  }
+  return -1;
 }
 
 export function objectBody(body: unknown, what: string): Json {

@@ -18,8 +18,10 @@ export interface ApiContext {
 
 /** Game-day runs on the server itself (src/scenario/server-runs.ts, injected by server.ts). */
 export interface ScenarioRuns {
-  /** Parses and starts a run; `issues` ('line:col: path: message' each) when it is invalid. */
-  start(text: string): Promise<{ record: unknown } | { issues: string[] }>;
+  /** Parses and starts a run; `issues` ('line:col: path: message' each) when it is invalid.
+   *  `token`: the request carries the server's token, which a scenario with exec probes needs
+   *  (on a server that allows exec at all); throws a 403 otherwise, before anything starts. */
+  start(text: string, from: { token: boolean }): Promise<{ record: unknown } | { issues: string[] }>;
   /** Summaries, newest first. */
   list(): Promise<unknown[]>;
   get(id: string): Promise<unknown | null>;
@@ -48,6 +50,9 @@ export interface Request {
    *  some routes check the proxy exists before they look at the body. */
   body(): unknown;
   query: URLSearchParams;
+  /** The request carries the server's token in X-Faultline-Token. Most routes need none
+   *  (Toxiproxy's clients send none); starting commands on the server does. */
+  token: boolean;
 }
 
 export type Reply =

@@ -5,13 +5,14 @@
 
 import { readdir, readFile, realpath, stat } from 'node:fs/promises';
 import { extname, join, sep } from 'node:path';
-import { parseDocument } from 'yaml';
+import { LineCounter } from 'yaml';
 import { FaultlineError } from '../errors.js';
+import { readYaml, SCENARIO_LIMITS } from '../scenario/read-yaml.js';
 import type { Route } from './route-types.js';
 
 const NAME = /^[^./\\\0][^/\\\0]*\.(ya?ml|json)$/i;
-/** POST /scenarios/runs takes no larger body, so a larger file could not be started anyway. */
-const MAX_FILE_BYTES = 1024 * 1024;
+/** A larger file could not be run (the scenario size limit), so it is not read at all. */
+const MAX_FILE_BYTES = SCENARIO_LIMITS.bytes;
 
 export interface ScenarioFile {
   name: string;
@@ -57,7 +58,7 @@ export const SCENARIO_FILE_ROUTES: readonly Route[] = [
       const found = api.scenariosDir === undefined ? null : await resolve(api.scenariosDir, name);
       if (found === null) throw new FaultlineError('ERR_SCENARIO_FILE_NOT_FOUND');
       if (found.size > MAX_FILE_BYTES) {
-        throw new FaultlineError('ERR_SCENARIO_FILE_NOT_FOUND', `scenario file not found: ${name} is larger than 1 MiB`);
+        throw new FaultlineError('ERR_SCENARIO_FILE_NOT_FOUND', `scenario file not found: ${name} is larger than ${MAX_FILE_BYTES} bytes, the scenario size limit`);
       }
       let text: string;
       try {
@@ -86,9 +87,11 @@ async function resolve(dir: string, name: string): Promise<{ path: string; size:
   }
 }
 
+/** Read within the scenario limits, so a file in the folder cannot crash or stall the listing. */
 function titleOf(text: string): string | null {
   try {
-    const title = parseDocument(text).get('title');
+    const { doc } = readYaml(text, new LineCounter());
+    const title = doc?.get('title');
     return typeof title === 'string' ? title : null;
   } catch {
     return null;

@@ -8,7 +8,7 @@
 // PUT /scenarios/runs/{id}, so `faultline report ID` finds it there; --report writes the report
 // files at once. Keeping the record is best effort: a failure is a warning, never an exit code.
 
-import { readFile } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import { CommanderError, type Command } from 'commander';
 import { nanoid } from 'nanoid';
 import { resolveUrl } from './client.js';
@@ -18,6 +18,7 @@ import { writeReport } from './report.js';
 import { formatDuration } from '../scenario/duration.js';
 import { parseScenario } from '../scenario/parse.js';
 import { planLines } from '../scenario/plan.js';
+import { SCENARIO_LIMITS, tooLarge } from '../scenario/read-yaml.js';
 import type { RunResult } from '../scenario/runner.js';
 import type { Scenario } from '../scenario/types.js';
 
@@ -36,15 +37,39 @@ function exitWith(code: number): never {
   throw new CommanderError(code, 'faultline.scenario', '');
 }
 
+/** The file's text, reading no more than the size limit allows (FILE may be huge, or endless
+ *  like a FIFO); the size when it is over the limit. */
+async function readBounded(file: string): Promise<{ text: string } | { over: number }> {
+  const handle = await open(file, 'r');
+  try {
+    const buf = Buffer.alloc(SCENARIO_LIMITS.bytes + 1);
+    let n = 0;
+    while (n < buf.length) {
+      const { bytesRead } = await handle.read(buf, n, buf.length - n, null);
+      if (bytesRead === 0) break;
+      n += bytesRead;
+    }
+    if (n <= SCENARIO_LIMITS.bytes) return { text: buf.toString('utf8', 0, n) };
+    return { over: Math.max(n, (await handle.stat()).size) };
+  } finally {
+    await handle.close();
+  }
+}
+
 /** Reads and parses FILE; on failure prints every issue and ends with exit code 3. */
 async function load(file: string, cmd: Command, io: CliIO): Promise<{ scenario: Scenario; text: string }> {
-  let text: string;
+  let read: { text: string } | { over: number };
   try {
-    text = await readFile(file, 'utf8');
+    read = await readBounded(file);
   } catch (err) {
     io.err(`${file}: cannot read the scenario: ${(err as Error).message}\n`);
     return exitWith(EXIT_INVALID);
   }
+  if ('over' in read) {
+    io.err(`${file}:1:1: ${tooLarge(read.over)}\n${file}: 1 error\n`);
+    return exitWith(EXIT_INVALID);
+  }
+  const { text } = read;
   const { url } = cmd.optsWithGlobals<{ url?: string }>();
   const { scenario, issues } = parseScenario(text, { defaultServer: resolveUrl(url, io.env), env: io.env });
   if (scenario === null) {

@@ -17,6 +17,7 @@ interface ServeOptions {
   insecure?: boolean;
   allowedHost?: string[];
   scenarios?: string;
+  allowExec?: boolean;
 }
 
 /** Names from a comma-separated list; empty items (a trailing comma) are skipped. */
@@ -94,6 +95,7 @@ export function registerServeCommand(program: Command, io: CliIO): void {
     .option('--allowed-host <name>', 'a host name browsers may open the dashboard by, besides IP addresses and localhost; ' +
       '.example.com allows its subdomains (repeatable or comma-separated; env FAULTLINE_ALLOWED_HOSTS)', collectHosts)
     .option('--scenarios <dir>', 'folder of scenario files the dashboard can start (default: ./scenarios when it exists)')
+    .option('--allow-exec', 'let scenario runs posted with the token run exec probes: shell commands as this server\'s user')
     .action(async (opts: ServeOptions) => {
       const token = opts.token ?? (io.env.FAULTLINE_TOKEN || undefined);
       const allowedHosts = opts.allowedHost ?? hostList(io.env.FAULTLINE_ALLOWED_HOSTS ?? '');
@@ -112,6 +114,7 @@ export function registerServeCommand(program: Command, io: CliIO): void {
         ...(opts.insecure === true ? { insecure: true } : {}),
         allowedHosts,
         ...(scenariosDir !== undefined ? { scenariosDir } : {}),
+        ...(opts.allowExec === true ? { allowExec: true } : {}),
         log: (line: string) => io.err(line.endsWith('\n') ? line : `${line}\n`),
       });
       io.out(`faultline listening on ${server.url} (seed ${server.seed})\n`);

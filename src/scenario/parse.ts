@@ -5,7 +5,7 @@
 // references in values (`${NAME:-default}`, interpolate.ts) are substituted before anything is
 // checked, so a substituted value is checked as if it had been written there.
 
-import { LineCounter, parseDocument, isMap, isScalar } from 'yaml';
+import { LineCounter, isMap, isScalar } from 'yaml';
 import type { HaltCondition, Scenario, ScenarioIssue, ScenarioProxy, SteadyState, Step } from './types.js';
 import {
   Checker, child, duration, fields, get, hostPort, httpUrl, item, list, lookup, oneOf, text, type YamlNode,
@@ -15,6 +15,7 @@ import { readStep, type ReadStep, type StepContext } from './validate-steps.js';
 import { checkTimeline } from './validate-timeline.js';
 import { describeValue } from './duration.js';
 import { interpolate, type Env } from './interpolate.js';
+import { readYaml } from './read-yaml.js';
 
 export interface ParseOptions {
   /** The URL of the server named `default`, unless the file defines one (from --url). */
@@ -30,27 +31,36 @@ export interface ParseResult {
   issues: ScenarioIssue[];
 }
 
+const HINT_LINE_CHARS = 1000;
+const MAX_SYNTAX_ISSUES = 100;
 const TOP_KEYS = ['title', 'description', 'tags', 'servers', 'proxies', 'steady_state', 'halt_when', 'timeline'];
 
 export function parseScenario(source: string, options: ParseOptions): ParseResult {
   const lines = new LineCounter();
-  const doc = parseDocument(source, { lineCounter: lines, prettyErrors: false });
+  const { doc, problems } = readYaml(source, lines);
+  if (doc === null) {
+    // A limit was passed: report it alone, as YAML syntax errors are.
+    return { scenario: null, issues: problems.map((p) => ({ ...position(lines, p.offset), path: '', message: p.message })) };
+  }
   const c = new Checker(doc, lines);
-  const syntax = [...doc.errors, ...doc.warnings];
-  if (syntax.length > 0) {
-    const hinted = new Set<number>();
-    for (const e of syntax) {
-      const key = /^("[^"\n]*"|'[^'\n]*'|[^\s:,{}[\]]+)/.exec(source.slice(e.pos[0]))?.[1];
+  if (problems.length > 0) {
+    // Each line is looked at once for the hint: a long line can carry thousands of errors.
+    const looked = new Set<number>();
+    for (const e of problems.slice(0, MAX_SYNTAX_ISSUES)) {
+      const key = /^("[^"\n]*"|'[^'\n]*'|[^\s:,{}[\]]+)/.exec(source.slice(e.offset, e.offset + 1024))?.[1];
       let message = e.code === 'DUPLICATE_KEY' && key !== undefined
         ? `duplicate key ${key.startsWith('"') || key.startsWith("'") ? key : `'${key}'`}; a key may appear once in a mapping`
         : `invalid YAML: ${e.message}`;
-      const lineStart = source.lastIndexOf('\n', e.pos[0] - 1) + 1;
-      if (!hinted.has(lineStart) && unquotedFlowReference(source, lineStart)) {
-        hinted.add(lineStart);
-        message += '; inside { } or [ ], a value with ${...} must be quoted, like "${NAME:-default}"';
+      const lineStart = lines.lineStarts[lines.linePos(e.offset).line - 1] ?? 0;
+      if (!looked.has(lineStart)) {
+        looked.add(lineStart);
+        if (unquotedFlowReference(source, lineStart)) message += '; inside { } or [ ], a value with ${...} must be quoted, like "${NAME:-default}"';
       }
-      c.reportAt(e.pos[0], '', message);
+      c.reportAt(e.offset, '', message);
     }
+    // Past the first errors YAML's are mostly echoes of them, and a megabyte can hold 100,000.
+    const more = problems[MAX_SYNTAX_ISSUES];
+    if (more !== undefined) c.reportAt(more.offset, '', `${problems.length - MAX_SYNTAX_ISSUES} more YAML errors from here on are not listed`);
     return finish(c, null);
   }
   interpolate(c, doc, options.env ?? {});
@@ -97,13 +107,19 @@ export function parseScenario(source: string, options: ParseOptions): ParseResul
  */
 function unquotedFlowReference(source: string, start: number): boolean {
   const end = source.indexOf('\n', start);
-  const line = source.slice(start, end < 0 ? undefined : end);
+  // Written lines are short; the cap keeps a one-line megabyte from costing quadratic time.
+  const line = source.slice(start, Math.min(end < 0 ? source.length : end, start + HINT_LINE_CHARS));
   for (const m of line.matchAll(/(?:[[{,]|:\s)\s*\$\{/g)) {
     const before = line.slice(0, m.index + 1);
     const quotes = (before.match(/"/g)?.length ?? 0) + (before.match(/'/g)?.length ?? 0);
     if (quotes % 2 === 0 && /[[{]/.test(before.replace(/\$\{[^}]*\}?/g, ''))) return true;
   }
   return false;
+}
+
+function position(lines: LineCounter, offset: number): { line: number; column: number } {
+  const { line, col } = lines.linePos(offset);
+  return { line, column: col };
 }
 
 function finish(c: Checker, scenario: Scenario | null): ParseResult {

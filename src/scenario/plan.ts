@@ -169,6 +169,9 @@ export function describeProbe(p: Probe): string {
     case 'exec': {
       const checks = [`exit code ${p.exitCode}`];
       if (p.stdout !== null) checks.push(`stdout ${String(p.stdout)}`);
+      // Names only: a value may have come from the environment, and plans are shared.
+      const names = Object.keys(p.env ?? {});
+      if (names.length > 0) checks.push(`env ${names.join(', ')}`);
       return `exec ${JSON.stringify(p.command)}: ${checks.join(', ')} (timeout ${formatDuration(p.timeoutMs)})`;
     }
   }

@@ -8,15 +8,20 @@
 //   2.7x`). On timeout the whole process group is killed, so `sh -c 'sleep 60'` does not
 //   outlive the probe.
 // An optional AbortSignal ends a probe early (the run is stopping): value 'aborted', not ok.
+// A regex test runs at most MATCH_TIMEOUT_MS; one that would run longer fails the probe.
 
 import { spawn } from 'node:child_process';
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
+import vm from 'node:vm';
 import type { Probe, ProbeResult } from './types.js';
 
 export interface ProbeOptions {
   signal?: AbortSignal;
+  /** The environment an exec probe's command starts from, before the probe's own `env`;
+   *  process.env when absent. */
+  env?: Readonly<Record<string, string | undefined>>;
   /** The clock for `ts` (epoch ms); Date.now by default. */
   now?: () => number;
 }
@@ -39,7 +44,7 @@ export async function runProbe(probe: Probe, options: ProbeOptions = {}): Promis
     try {
       outcome = probe.kind === 'tcp' ? await tcpProbe(probe, options.signal)
         : probe.kind === 'http' ? await httpProbe(probe, start, options.signal)
-          : await execProbe(probe, options.signal);
+          : await execProbe(probe, { ...(options.env ?? process.env), ...probe.env }, options.signal);
     } catch (err) {
       outcome = { ok: false, value: 'error', reason: err instanceof Error ? err.message : String(err) };
     }
@@ -117,10 +122,12 @@ function httpProbe(probe: Extract<Probe, { kind: 'http' }>, start: number, signa
         const status = res.statusCode ?? 0;
         const latency = performance.now() - start;
         const body = Buffer.concat(parts).toString('utf8');
-        if (probe.status !== null ? status !== probe.status : status < 200 || status > 299) {
+        const statusOk = probe.status !== null ? status === probe.status : status >= 200 && status <= 299;
+        const matched = !statusOk || probe.body === null ? true : matches(probe.body, body);
+        if (!statusOk) {
           finish({ ok: false, value: status, reason: `status ${status}, expected ${probe.status ?? '2xx'}` });
-        } else if (probe.body !== null && !matches(probe.body, body)) {
-          finish({ ok: false, value: status, reason: `body does not match ${String(probe.body)}: ${JSON.stringify(body.slice(0, 80))}` });
+        } else if (matched !== true) {
+          finish({ ok: false, value: status, reason: `body ${mismatch(matched, probe.body!, body)}` });
         } else if (probe.maxLatencyMs !== null && latency > probe.maxLatencyMs) {
           finish({ ok: false, value: status, reason: `took ${round(latency)}ms, over the ${probe.maxLatencyMs}ms bound` });
         } else {
@@ -135,10 +142,10 @@ function httpProbe(probe: Extract<Probe, { kind: 'http' }>, start: number, signa
   });
 }
 
-function execProbe(probe: Extract<Probe, { kind: 'exec' }>, signal?: AbortSignal): Promise<Outcome> {
+function execProbe(probe: Extract<Probe, { kind: 'exec' }>, env: NodeJS.ProcessEnv, signal?: AbortSignal): Promise<Outcome> {
   return new Promise((resolve) => {
     // Its own process group, so a timeout kills the shell and everything it started.
-    const child = spawn(probe.command, { shell: true, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(probe.command, { shell: true, detached: true, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     // The end of stdout, kept past MAX_STDOUT: a script reports what it measured last.
     let tail = '';
@@ -190,8 +197,9 @@ function execProbe(probe: Extract<Probe, { kind: 'exec' }>, signal?: AbortSignal
         const detail = (stderr.trim() || stdout.trim()).slice(0, 120);
         return settle({ ok: false, value: code, reason: `exit code ${code}, expected ${probe.exitCode}${detail ? `: ${detail}` : ''}` });
       }
-      if (probe.stdout !== null && !matches(probe.stdout, stdout)) {
-        return settle({ ok: false, value: code, reason: `stdout does not match ${String(probe.stdout)}: ${JSON.stringify(stdout.slice(0, 80))}` });
+      const matched = probe.stdout === null ? true : matches(probe.stdout, stdout);
+      if (matched !== true) {
+        return settle({ ok: false, value: code, reason: `stdout ${mismatch(matched, probe.stdout!, stdout)}` });
       }
       settle({ ok: true, value: code });
     };
@@ -209,10 +217,29 @@ function execProbe(probe: Extract<Probe, { kind: 'exec' }>, signal?: AbortSignal
   });
 }
 
+/** How long one regex test may run. A pattern with nested quantifiers, like `^(a+)+$`, can
+ *  backtrack for hours over a long body, holding the event loop (and every proxy) with it; V8
+ *  interrupts a regex only inside a script run with a timeout. Each run costs about 0.1 ms. */
+export const MATCH_TIMEOUT_MS = 250;
+const sandbox = vm.createContext({ re: /$^/, text: '' });
+const TEST = new vm.Script('re.lastIndex = 0; re.test(text)');
+
 /** A regex test that ignores any `g`/`y` state left from an earlier test. */
-function matches(re: RegExp, text: string): boolean {
-  re.lastIndex = 0;
-  return re.test(text);
+function matches(re: RegExp, text: string): boolean | 'timeout' {
+  Object.assign(sandbox, { re, text });
+  try {
+    return TEST.runInContext(sandbox, { timeout: MATCH_TIMEOUT_MS }) === true;
+  } catch {
+    return 'timeout';
+  } finally {
+    Object.assign(sandbox, { re: null, text: '' });
+  }
+}
+
+function mismatch(result: false | 'timeout', re: RegExp, text: string): string {
+  return result === 'timeout'
+    ? `could not be tested: ${String(re)} ran over ${MATCH_TIMEOUT_MS}ms (it backtracks too much; simplify it)`
+    : `does not match ${String(re)}: ${JSON.stringify(text.slice(0, 80))}`;
 }
 
 function round(ms: number): number {

@@ -66,6 +66,9 @@ export interface RunOptions {
   onProbe?: (result: RecordedProbe) => void;
   /** Epoch-ms clock for startedAt, endedAt and probe timestamps. Default Date.now. */
   now?: () => number;
+  /** The environment exec probes start from (each probe's `env` goes on top). Default
+   *  process.env, for `faultline run`; the server passes only a PATH. */
+  execEnv?: Readonly<Record<string, string>>;
 }
 
 const EXIT: Record<RunStatus, RunResult['exitCode']> = { held: 0, deviated: 1, error: 1, halted: 2, aborted: 2, not_started: 4 };
@@ -94,7 +97,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions): Prom
   /** Runs and records a probe; one cut short because the run (or its monitors) stopped is
    *  not a measurement, so it is not recorded. */
   const probe = async (p: Probe, phase: ProbePhase, signal: AbortSignal = stopper.signal) => {
-    const result = await runProbe(p, { signal, now });
+    const result = await runProbe(p, { signal, now, ...(options.execEnv !== undefined ? { env: options.execEnv } : {}) });
     if (!(signal.aborted && result.value === 'aborted')) {
       const recorded: RecordedProbe = { ...result, phase };
       probes.push(recorded);

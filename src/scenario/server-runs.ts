@@ -33,7 +33,14 @@ export interface RunManagerOptions {
   graceMs?: number;
   /** Whether this server keeps an event log, so a record can link to its events. Default true. */
   eventLog?: boolean;
+  /** Lets posted scenarios run exec probes (`faultline serve --allow-exec`), and then only for
+   *  requests that carry the server's token. Default false. */
+  allowExec?: boolean;
 }
+
+/** What a posted run's exec probes see of the environment: nothing of the server's (its
+ *  secrets stay its own), a PATH to find common tools, and what each probe declares. */
+export const SERVER_EXEC_ENV: Readonly<Record<string, string>> = { PATH: '/usr/local/bin:/usr/bin:/bin' };
 
 export const INTERRUPTED_REASON = 'interrupted: the server stopped during the run (the toxics it added expire by their ttl)';
 
@@ -50,12 +57,13 @@ export class RunManager {
     return this.options.store.endInterrupted(Date.now(), INTERRUPTED_REASON);
   }
 
-  async start(text: string): Promise<{ record: RunRecord } | { issues: string[] }> {
+  async start(text: string, from: { token: boolean }): Promise<{ record: RunRecord } | { issues: string[] }> {
     if (this.closing.signal.aborted) throw new FaultlineError('ERR_INTERNAL', 'the server is closing');
     const { scenario, issues } = parseScenario(text, { defaultServer: this.options.url() });
     if (scenario === null) {
       return { issues: issues.map((i) => `${i.line}:${i.column}: ${i.path === '' ? '' : `${i.path}: `}${i.message}`) };
     }
+    this.checkExec(scenario, from.token);
     const record = newRecord({ id: nanoid(), origin: 'server', scenario, text, startedAt: Date.now() });
     await this.options.store.save(record);
     const controller = new AbortController();
@@ -64,6 +72,24 @@ export class RunManager {
     this.emit('scenario:started', record, { duration_ms: record.duration_ms });
     live.done = this.execute(scenario, record, controller.signal).finally(() => this.live.delete(record.id));
     return { record: { ...record } };
+  }
+
+  /** A run that would execute commands on this host needs both the server's consent and the
+   *  token, checked before anything is stored or started. The token is asked of every client,
+   *  browser or not: Toxiproxy's clients reach the rest of the API without one. */
+  private checkExec(scenario: Scenario, token: boolean): void {
+    const names = execProbeNames(scenario);
+    if (names.length === 0) return;
+    const which = `the scenario has exec probes (${names.join(', ')})`;
+    if (this.options.allowExec !== true) {
+      throw new FaultlineError('ERR_EXEC_NOT_ALLOWED', `exec not allowed on this server: ${which}; ` +
+        'start the server with faultline serve --allow-exec to let runs posted with its token execute commands, ' +
+        'or run the file from a shell with faultline run FILE');
+    }
+    if (!token) {
+      throw new FaultlineError('ERR_EXEC_NEEDS_TOKEN', `exec needs the token: ${which}; ` +
+        'send the server\'s token (faultline serve --token, or FAULTLINE_TOKEN) in the X-Faultline-Token header');
+    }
   }
 
   /** Stores a finished run's record sent by a client (`faultline run`; the API checked its
@@ -123,7 +149,7 @@ export class RunManager {
         out: () => {},
         onTimelineStart: (at) => { t0 = at; },
         onStep: (e) => this.emit('scenario:step', record, { step: e.step, kind: e.kind, revert: e.revert, ok: e.ok, detail: e.detail }),
-        signal, now: Date.now, ...(this.options.graceMs !== undefined ? { graceMs: this.options.graceMs } : {}),
+        signal, now: Date.now, execEnv: SERVER_EXEC_ENV, ...(this.options.graceMs !== undefined ? { graceMs: this.options.graceMs } : {}),
       }));
     } catch (err) {
       Object.assign(final, { status: 'error', exit_code: 1, reason: `runner failed: ${(err as Error).message}`, ended_at: Date.now() });
@@ -162,6 +188,16 @@ export class RunManager {
   ): void {
     this.options.bus.emit(kind, { id: nanoid(), ts: Date.now(), run: record.id, title: record.title, ...fields } as BusEvents[K]);
   }
+}
+
+/** The names of the probes that run commands: steady state, halt conditions and steps. */
+export function execProbeNames(scenario: Scenario): string[] {
+  const probes = [
+    ...(scenario.steadyState?.probes ?? []),
+    ...scenario.haltWhen.map((h) => h.probe),
+    ...scenario.timeline.flatMap((s) => (s.action.kind === 'probe' ? [s.action.probe] : [])),
+  ];
+  return [...new Set(probes.filter((p) => p.kind === 'exec').map((p) => p.name))];
 }
 
 /** Run records kept in memory, for a server started without persistence (db: false). */

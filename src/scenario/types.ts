@@ -39,7 +39,12 @@ export type Probe =
     name: string; kind: 'http'; url: string; status: number | null; body: RegExp | null;
     maxLatencyMs: number | null; timeoutMs: number;
   }
-  | { name: string; kind: 'exec'; command: string; exitCode: number; stdout: RegExp | null; timeoutMs: number };
+  | {
+    name: string; kind: 'exec'; command: string; exitCode: number; stdout: RegExp | null; timeoutMs: number;
+    /** Variables set for the command, on top of the runner's environment (all of the CLI's;
+     *  on the server, only a fixed PATH). Absent when the file declares none. */
+    env?: Record<string, string>;
+  };
 
 export interface ProbeResult {
   probe: string;

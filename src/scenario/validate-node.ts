@@ -235,12 +235,22 @@ export function httpUrl(c: Checker, node: YamlNode, path: string, example: strin
   return undefined;
 }
 
+/** A probe's regex is compiled by V8 when it first runs, and a pattern of some thousands of
+ *  nested groups (60 KB) ends the process there, out of memory in the regex compiler. Probe
+ *  patterns are a few dozen characters; 1,000 allows at most a few hundred groups, which
+ *  compile. */
+export const MAX_REGEX_CHARS = 1000;
+
 /** A regular expression, compiled; its syntax error is reported at the node. */
 export function regex(c: Checker, node: YamlNode, path: string): RegExp | undefined {
   const target = c.resolve(node);
   const value = isScalar(target) ? target.value : undefined;
   if (typeof value !== 'string') {
     c.report(target, path, `expected a regular expression as a string, got ${describeNode(c, target)}`);
+    return undefined;
+  }
+  if (value.length > MAX_REGEX_CHARS) {
+    c.report(target, path, `the regular expression is ${value.length} characters; the limit is ${MAX_REGEX_CHARS}`);
     return undefined;
   }
   try {
@@ -266,3 +276,4 @@ export function list(c: Checker, node: YamlNode, path: string, what: string, min
   }
   return target.items.map((entry) => entry ?? null);
 }
+

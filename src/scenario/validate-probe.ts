@@ -1,7 +1,7 @@
 // Probes in a scenario file: exactly one of tcp, http or exec, each with its own fixed keys
 // and defaults (timeouts: tcp 1s, http 2s, exec 5s; http status 200, exec exit code 0).
 
-import { isScalar } from 'yaml';
+import { isMap, isScalar } from 'yaml';
 import type { Probe } from './types.js';
 import {
   child, duration, fields, get, hostPort, httpUrl, integer, item, list, lookup, regex, text,
@@ -81,15 +81,44 @@ function readStatus(c: Checker, node: YamlNode, path: string): number | null | u
 }
 
 function readExec(c: Checker, node: YamlNode, path: string): Body<'exec'> | undefined {
-  const f = fields(c, node, path, ['command', 'exit_code', 'stdout', 'timeout'], ['command']);
+  const f = fields(c, node, path, ['command', 'exit_code', 'stdout', 'timeout', 'env'], ['command']);
   if (!f) return undefined;
+  const env = optional(c, f, 'env', path, readEnv);
   return {
     kind: 'exec',
     command: optional(c, f, 'command', path, (c2, n, p) => text(c2, n, p, 'a command line as a non-empty string'))!,
     exitCode: optional(c, f, 'exit_code', path, (c2, n, p) => integer(c2, n, p, 0, 255)) ?? 0,
     stdout: optional(c, f, 'stdout', path, regex) ?? null,
     timeoutMs: optional(c, f, 'timeout', path, positiveDuration) ?? PROBE_DEFAULT_TIMEOUT_MS.exec,
+    ...(env !== undefined ? { env } : {}),
   };
+}
+
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** `env: {NAME: value}`: names as a shell writes them; a value is a string, or a number or
+ *  true/false written plainly, which the command sees as its text. */
+function readEnv(c: Checker, node: YamlNode, path: string): Record<string, string> | undefined {
+  const target = c.resolve(node);
+  if (!isMap(target)) {
+    c.report(target, path, 'expected a mapping of variable names to values like {TARGET: db, RETRIES: 3}');
+    return undefined;
+  }
+  const before = c.issues.length;
+  const env: Record<string, string> = {};
+  for (const pair of target.items) {
+    const key = c.resolve(pair.key);
+    const name = isScalar(key) ? String(key.value) : '';
+    if (!ENV_NAME.test(name)) {
+      c.report(key, path, `expected a variable name (letters, digits and _, not starting with a digit), got ${JSON.stringify(name)}`);
+      continue;
+    }
+    const value = c.resolve(pair.value ?? key);
+    const written = isScalar(value) && pair.value !== null ? value.value : undefined;
+    if (typeof written === 'string' || typeof written === 'number' || typeof written === 'boolean') env[name] = String(written);
+    else c.report(value, child(path, name), 'expected a string, a number or true/false');
+  }
+  return unlessIssues(c, before, () => env);
 }
 
 function positiveDuration(c: Checker, node: YamlNode, path: string): number | undefined {
