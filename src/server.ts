@@ -236,7 +236,14 @@ function browserAccess(options: ServerOptions, host: string, log: (line: string)
     }
     log(`warn: listening on ${host} with --insecure: anyone who can reach this port can drive the API and open the dashboard`);
   }
-  return { token: options.token ?? newToken(), loopbackOnly, allowedHosts };
+  // Beyond loopback anyone who can reach the port can load the page, so with exec allowed the
+  // page must not hand out the token that gates it: the operator brings it (#token=...).
+  const withholdToken = options.allowExec === true && !loopbackOnly;
+  if (withholdToken && options.token === undefined) {
+    throw new Error(`refusing --allow-exec on ${host}, which is not a loopback address, without a token you chose: ` +
+      'the token is what gates exec there. Give one with --token or FAULTLINE_TOKEN');
+  }
+  return { token: options.token ?? newToken(), loopbackOnly, allowedHosts, withholdToken };
 }
 
 async function applyConfig(collection: Collection, config: string | ProxyInput[]): Promise<void> {

@@ -179,4 +179,42 @@ test('the dashboard page itself, without the token, gets 403 and changes nothing
   }
 });
 
+test('exec allowed beyond loopback: the page carries no token, and works once opened with #token=', async () => {
+  if (await skipped()) return;
+  const token = 'brought-token-0123456789';
+  // Bound to every interface, reached only over loopback.
+  const wide = await startServer({ host: '0.0.0.0', token, allowExec: true });
+  const base = `http://127.0.0.1:${wide.port}`;
+  const context = await browser.newContext();
+  try {
+    const page = await context.newPage();
+    await page.goto(`${base}/dashboard/`);
+    await page.waitForSelector('#conn-status[data-state]');
+    await new Promise((r) => setTimeout(r, 500));
+    assert.is.not(await page.getAttribute('#conn-status', 'data-state'), 'open', 'no token, no stream');
+    const dash = await openDashboard(browser, base, { path: `/dashboard/#token=${encodeURIComponent(token)}` });
+    try {
+      assert.is(await dash.page.evaluate(() => location.hash), '', 'the token left the address bar');
+      const made = await dash.page.evaluate(async (t) => {
+        const res = await fetch('/proxies', {
+          method: 'POST', headers: { 'X-Faultline-Token': t, 'Content-Type': 'application/json' },
+          body: JSON.stringify({ name: 'brought', listen: '127.0.0.1:0', upstream: '127.0.0.1:9' }),
+        });
+        await res.text();
+        return res.status;
+      }, token);
+      assert.is(made, 201);
+      // A reload in the same tab keeps working without the fragment.
+      await dash.page.reload();
+      await dash.page.waitForSelector('#conn-status[data-state="open"]', { timeout: 10_000 });
+      assert.equal(dash.problems, []);
+    } finally {
+      await dash.close();
+    }
+  } finally {
+    await context.close();
+    await wide.close();
+  }
+});
+
 test.run();

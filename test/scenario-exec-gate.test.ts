@@ -188,4 +188,31 @@ test('an exec probe env is a mapping of variable names to strings, numbers or tr
   assert.equal(none.probe.env, {});
 });
 
+test('beyond loopback, --allow-exec needs a chosen token, and the dashboard page no longer carries it', async () => {
+  // Bound to every interface, reached only over loopback.
+  const refusal = await startServer({ db: false, host: '0.0.0.0', insecure: true, allowExec: true }).then(
+    async (s) => { await s.close(); return ''; }, (err: Error) => err.message);
+  assert.match(refusal, /^refusing --allow-exec on 0\.0\.0\.0, which is not a loopback address, without a token you chose/);
+  const token = 'wide-token-0123456789';
+  const wide = await startServer({ db: false, host: '0.0.0.0', token, allowExec: true });
+  const plain = await startServer({ db: false, host: '0.0.0.0', token });
+  try {
+    const meta = async (s: { port: number }) => /<meta name="faultline-token" content="([^"]*)">/
+      .exec(await (await fetch(`http://127.0.0.1:${s.port}/dashboard/`)).text())?.[1];
+    assert.is(await meta(wide), '', 'exec allowed: the page is served without the token');
+    assert.is(await meta(plain), token, 'without exec the page carries it, as before');
+    const post = (headers: Record<string, string>) => fetch(`http://127.0.0.1:${wide.port}/scenarios/runs`, {
+      method: 'POST', headers, body: JSON.stringify({ scenario: execScenario('step', 'true') }),
+    });
+    const no = await post({});
+    assert.is(no.status, 403);
+    assert.is((await no.json()).code, 'ERR_EXEC_NEEDS_TOKEN');
+    const yes = await post({ 'X-Faultline-Token': token });
+    assert.is(yes.status, 201, await yes.clone().text());
+  } finally {
+    await wide.close();
+    await plain.close();
+  }
+});
+
 test.run();

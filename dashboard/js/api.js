@@ -9,7 +9,21 @@ function meta(name) {
 }
 
 export const version = meta('faultline-version');
-let token = meta('faultline-token');
+let token = meta('faultline-token') || broughtToken();
+
+/**
+ * A server that allows exec beyond loopback serves the page without its token: the user opens
+ * /dashboard/#token=..., kept for this tab only. A fragment never reaches the server's logs,
+ * and it is taken off the address bar at once.
+ */
+function broughtToken() {
+  const given = new URLSearchParams(location.hash.slice(1)).get('token');
+  if (given !== null) {
+    sessionStorage.setItem('faultline-token', given);
+    history.replaceState(null, '', location.pathname + location.search);
+  }
+  return given ?? sessionStorage.getItem('faultline-token') ?? '';
+}
 
 /** The token every request carries (the stream's URL too). */
 export function currentToken() {

@@ -20,6 +20,8 @@ export interface BrowserAccess {
   readonly loopbackOnly: boolean;
   /** Host names a browser may also use, lowercase; `.example.com` covers it and its subdomains. */
   readonly allowedHosts: readonly string[];
+  /** The page is served without the token (exec allowed beyond loopback): the user brings it. */
+  readonly withholdToken?: boolean;
 }
 
 /** 192 random bits, URL- and header-safe. */

@@ -56,7 +56,7 @@ interface Cached { mtimeMs: number; size: number; body: Buffer; etag: string }
 
 export function dashboardPages(options: DashboardOptions): PageHandler {
   const cache = new Map<string, Cached>();
-  const values = { 'faultline-token': options.access.token, 'faultline-version': options.version };
+  const values = { 'faultline-token': options.access.withholdToken === true ? '' : options.access.token, 'faultline-version': options.version };
 
   async function load(file: string): Promise<Cached | null> {
     let info;

@@ -4,6 +4,7 @@
 import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
+import { isLoopbackHost } from '../api/browser-access.js';
 import type { CliIO } from './output.js';
 
 interface ServeOptions {
@@ -118,7 +119,9 @@ export function registerServeCommand(program: Command, io: CliIO): void {
         log: (line: string) => io.err(line.endsWith('\n') ? line : `${line}\n`),
       });
       io.out(`faultline listening on ${server.url} (seed ${server.seed})\n`);
-      io.out(`dashboard: ${server.url}/dashboard/\n`);
+      // With exec allowed beyond loopback the page does not carry the token; the user brings it.
+      const bring = opts.allowExec === true && !isLoopbackHost(opts.host) ? '#token=<your token>' : '';
+      io.out(`dashboard: ${server.url}/dashboard/${bring}\n`);
       const received = await signal;
       io.err(`faultline: ${received} received, shutting down\n`);
       await server.close();
