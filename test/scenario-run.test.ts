@@ -6,6 +6,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { LagSampler } from './_helpers/lag.js';
 import { echoServer, startServer, type TestServer, type Upstream } from './_helpers/net.js';
 import {
   closedAddress, delay, httpProbe, httpService, proxy, recordChanges, run, scenario, step, tcpProbe, toxic, toxicsOn, type HttpService,
@@ -18,8 +19,12 @@ let web: HttpService;
 const lates: number[] = [];
 const noted = <R extends { steps: Array<{ lateMs: number }> }>(r: R): R => { for (const s of r.steps) lates.push(s.lateMs); return r; };
 
-test.before(async () => { [fl, echo, web] = await Promise.all([startServer(), echoServer(), httpService()]); });
-test.after(async () => { await Promise.all([fl.close(), echo.close(), web.close()]); });
+// The runner shares this process with the server and the services: how late its steps fire is
+// judged beyond how late this process's own timers ran (the machine's load), sampled throughout.
+const lag = new LagSampler();
+
+test.before(async () => { lag.start(); [fl, echo, web] = await Promise.all([startServer(), echoServer(), httpService()]); });
+test.after(async () => { lag.stop(); await Promise.all([fl.close(), echo.close(), web.close()]); });
 
 test('a run that holds: exit 0, and nothing the run added or created is left', async () => {
   const bPort = await fl.proxy('b', echo.address);
@@ -243,7 +248,7 @@ test('partitions cut the right streams: oneway, then both ways', async () => {
   for (const n of names) assert.is((await fl.api('GET', `/proxies/${n}`)).status, 404, `${n} deleted`);
 });
 
-test('timeline accuracy: every step fires within 50 ms of its offset, never early', async () => {
+test('timeline accuracy: every step fires within 50 ms of its offset beyond the timer lag, never early', async () => {
   await fl.proxy('t', echo.address);
   const timeline = Array.from({ length: 12 }, (_, i) => step(i * 40, toxic('t', `n${i}`, {}, 'noop')));
   const result = noted(await run(scenario(fl.url, { timeline })).result);
@@ -251,13 +256,13 @@ test('timeline accuracy: every step fires within 50 ms of its offset, never earl
   assert.is(result.steps.length, 12);
   for (const s of result.steps) {
     assert.ok(s.firedAtMs >= s.atMs, `step ${s.index} fired early: ${s.firedAtMs} < ${s.atMs}`);
-    assert.ok(s.lateMs < 50, `step ${s.index} ${s.lateMs}ms late`);
+    assert.ok(s.lateMs < 50 + lag.worst(), `step ${s.index} ${s.lateMs}ms late, timer lag ${lag.worst()} ms`);
   }
   assert.equal(await toxicsOn(fl, ['t']), []);
   await fl.api('DELETE', '/proxies/t');
   const sorted = [...lates].sort((a, b) => a - b);
-  console.log(`scenario steps: max late ${sorted.at(-1)} ms, median ${sorted[sorted.length >> 1]} ms over ${sorted.length} steps`);
-  assert.ok(sorted.at(-1)! < 50, `max late ${sorted.at(-1)}ms`);
+  console.log(`scenario steps: max late ${sorted.at(-1)} ms, median ${sorted[sorted.length >> 1]} ms over ${sorted.length} steps; worst timer lag ${lag.worst()} ms`);
+  assert.ok(sorted.at(-1)! < 50 + lag.worst(), `max late ${sorted.at(-1)}ms, timer lag ${lag.worst()} ms`);
 });
 
 test('embedded: the run starts and closes its own server, used as `default`', async () => {
