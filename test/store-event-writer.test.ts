@@ -8,6 +8,7 @@
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { lag } from './_helpers/lag.js';
 import { openDb, type SqliteError } from '../src/store/db.js';
 import { EventWriter } from '../src/store/event-writer.js';
 import { countingDb, countRows, fault, median, sleep, waitUntil, withDb } from './_helpers/store.js';
@@ -21,7 +22,7 @@ test('add is synchronous and never waits for the disk: 100k adds, nothing writte
     const elapsed = performance.now() - start;
     // Speed is the benchmark's business; this bound only catches work that grows with the
     // backlog (a copy or a scan per add), which would take seconds here even on an idle machine.
-    assert.ok(elapsed < 1500, `100k adds took ${elapsed.toFixed(1)} ms`);
+    assert.ok(elapsed < 1500 + lag.worst(), `100k adds took ${elapsed.toFixed(1)} ms (timer lag ${lag.worst()} ms)`);
     assert.equal(writer.stats(), { written: 0, pending: 100_000, dropped: 0, failures: 0, lastError: null });
     await writer.close();
     assert.is(await countRows(db), 100_000);

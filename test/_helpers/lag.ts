@@ -46,3 +46,6 @@ export class LagSampler {
     return Math.round(worst * 10) / 10;
   }
 }
+
+/** One sampler for a whole test file, running from its first import: `bound + lag.worst()`. */
+export const lag = new LagSampler().start();
