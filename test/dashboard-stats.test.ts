@@ -119,7 +119,7 @@ test('stats go every statsMs to unfiltered clients and to those asking with stat
 test('stats count toward a client\'s queue: a stalled client lags on them alone, then gets none', async () => {
   const big = { pad: 'z'.repeat(64 * 1024) };
   let reads = 0;
-  const f = await startHub({ stats: () => { reads++; return big; }, statsMs: 5, queueLimit: 20, lagGraceMs: 5000 });
+  const f = await startHub({ stats: () => { reads++; return big; }, statsMs: 5, queueBytes: 1024 * 1024, lagGraceMs: 5000 });
   try {
     const w = await watch(f.url());
     await w.next(2);

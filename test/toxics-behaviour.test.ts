@@ -163,9 +163,9 @@ function wholePieces(n: number, lo: number, hi: number): boolean {
   return false;
 }
 
-// Client and proxy share one event loop here. A stall longer than the slicer's delay lets two
-// pieces land in one read (and the slicer's schedule then catches up), so a read may hold
-// several whole pieces; most reads must still be single pieces.
+// Client and proxy share one event loop here. A reader held up longer than the slicer's delay
+// gets two pieces in one read, so a read may hold several whole pieces; most reads must still be
+// single pieces. (Their spacing is checked in toxics-slicer-timing.)
 test('slicer: 1000 bytes arrive intact as reads of average_size ± size_variation', () => withRig(echo, async (rig) => {
   await rig.toxic({ type: 'slicer', attributes: { average_size: 100, size_variation: 20, delay: 15_000 } });
   const data = pattern(1000, 9);

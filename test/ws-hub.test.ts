@@ -1,6 +1,7 @@
 // The live event stream (/events/stream): snapshot then events, filters, the Origin check and
-// other refusals, slow clients dropped without slowing the bus or other clients, heartbeat,
-// and emit-to-receive latency. Real HTTP server on 127.0.0.1:0, real EventBus, real ws clients.
+// other refusals, slow clients bounded in bytes and dropped (told why, their sockets freed)
+// without slowing the bus or other clients, heartbeat, and emit-to-receive latency. Real HTTP
+// server on 127.0.0.1:0, real EventBus, real ws clients.
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -8,7 +9,8 @@ import net from 'node:net';
 import { once } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
-import { faultEvent, startHub, until, upgrade, watch, type HubFixture } from './_helpers/ws.js';
+import { HIGH_WATER } from '../src/events/ws-hub.js';
+import { faultEvent, kernelHold, startHub, throttle, until, upgrade, watch, type HubFixture } from './_helpers/ws.js';
 import { percentile, sleep } from './_helpers/net.js';
 
 async function withHub(options: Parameters<typeof startHub>[0], run: (f: HubFixture) => Promise<void>): Promise<void> {
@@ -112,8 +114,14 @@ test('Origin must match Host; no Origin is allowed; other paths get 404; authori
   });
 });
 
-test('a stuck client is dropped; a fast one gets every event; emitting never waits', async () => {
-  await withHub({ lagGraceMs: 200 }, async (f) => { // the default queue: 1000 messages
+const MiB = 1024 * 1024;
+/** One fault:injected frame's size in bytes, as the hub serializes it. */
+const frameSize = (event: object) => Buffer.byteLength(JSON.stringify({ type: 'event', kind: 'fault:injected', event }));
+const socketOf = (w: { ws: WebSocket }) => (w.ws as unknown as { _socket: net.Socket })._socket;
+
+test('a stuck client is dropped once past queueBytes; a fast one gets every event; emitting never waits', async () => {
+  await withHub({ lagGraceMs: 200 }, async (f) => { // the default bound: 4 MiB
+    const held = await kernelHold();
     const fast = await watch(f.url());
     // A raw socket that completes the handshake and then never reads.
     const stuck = net.connect(f.port, '127.0.0.1');
@@ -125,12 +133,24 @@ test('a stuck client is dropped; a fast one gets every event; emitting never wai
     const N = 20_000;
     const pad = 'x'.repeat(1000);
     const batches: number[] = [];
+    let bytes = 0;
+    let bytesAtLag = 0;
+    let lagAt = 0;
+    let dropped: Promise<number> | null = null;
     const j0 = (i: number) => 1 + i + 250; // messages emitted so far, the snapshot included
     for (let i = 0; i < N; i += 250) {
+      const batch = Array.from({ length: 250 }, (_, k) => faultEvent({ detail: { seq: i + k, pad } }));
+      if (bytesAtLag === 0) for (const event of batch) bytes += frameSize(event);
       const t0 = performance.now();
-      for (let j = i; j < i + 250; j++) f.bus.emit('fault:injected', faultEvent({ detail: { seq: j, pad } }));
+      for (const event of batch) f.bus.emit('fault:injected', event);
       batches.push(performance.now() - t0);
-      // The fast reader shares this process: let it catch up to within half the queue before the
+      if (bytesAtLag === 0 && f.hub.stats().lagged === 1) {
+        bytesAtLag = bytes;
+        lagAt = performance.now();
+        dropped = until(() => f.hub.stats().clients === 1, 5000, () => `the stuck client dropped: ${JSON.stringify(f.hub.stats())}`)
+          .then(() => performance.now() - lagAt);
+      }
+      // The fast reader shares this process: let it catch up to within 500 messages before the
       // next batch, so that "fast" holds however loaded the machine is. The stuck one never reads.
       await until(() => fast.messages.length >= j0(i) - 500, 10_000, () => `the fast client at ${fast.messages.length} of ${j0(i)}`);
     }
@@ -138,12 +158,19 @@ test('a stuck client is dropped; a fast one gets every event; emitting never wai
     await fast.next(1 + N, 10_000);
     const seqs = fast.messages.slice(1).map((m) => m.event.detail.seq);
     assert.ok(seqs.every((s, i) => s === i), 'the fast client got every event, in order');
-    await until(() => f.hub.stats().clients === 1, 3000, () => `the stuck client dropped: ${JSON.stringify(f.hub.stats())}`);
+    assert.ok(dropped !== null, `the stuck client lagged: ${JSON.stringify(f.hub.stats())}`);
+    const dropMs = await dropped;
     const stats = f.hub.stats();
     console.log(`  20k events (1 KB) to a fast and a stuck client: emit total ${total.toFixed(0)} ms, ` +
-      `batch p50 ${percentile(batches, 50).toFixed(2)} ms, max ${Math.max(...batches).toFixed(1)} ms; ${JSON.stringify(stats)}`);
+      `batch p50 ${percentile(batches, 50).toFixed(2)} ms, max ${Math.max(...batches).toFixed(1)} ms; ${JSON.stringify(stats)}; ` +
+      `lagged after ${(bytesAtLag / MiB).toFixed(2)} MiB emitted (the kernel holds ${(held / MiB).toFixed(2)} MiB), dropped ${dropMs.toFixed(0)} ms later`);
     assert.is(stats.lagged, 1);
     assert.ok(stats.missed > 0 && stats.missed < N, `missed ${stats.missed}`);
+    // Bytes, not messages: past 4 MiB in our memory on top of what the kernel took, within a
+    // batch (~280 KB) of it, and a kernel that holds up to a quarter more than measured.
+    assert.ok(bytesAtLag > 4 * MiB + held / 2, `lagged after ${bytesAtLag} bytes`);
+    assert.ok(bytesAtLag < 4 * MiB + held * 1.25 + 600_000, `lagged after ${bytesAtLag} bytes`);
+    assert.ok(dropMs < 200 + 1500, `dropped ${dropMs.toFixed(0)} ms after lagging (grace 200 ms)`);
     assert.ok(total < 3000, `emitting 20k events took ${total.toFixed(0)} ms`);
     assert.ok(Math.max(...batches) < 500, 'no batch of 250 emits ever stalls');
     stuck.resume();
@@ -153,11 +180,11 @@ test('a stuck client is dropped; a fast one gets every event; emitting never wai
   });
 });
 
-test('a synchronous burst beyond the queue limit does not drop a client the kernel keeps up with', async () => {
-  await withHub({ queueLimit: 20 }, async (f) => {
+test('a synchronous burst beyond queueBytes does not drop a client the kernel keeps up with', async () => {
+  await withHub({ queueBytes: 16 * 1024 }, async (f) => {
     const c = await watch(f.url());
     await c.next(1);
-    // 300 messages in one tick: every send callback is still pending, but the socket took them all.
+    // ~45 KB in one tick: every send callback is still pending, but the socket took them all.
     for (let i = 0; i < 300; i++) f.bus.emit('fault:injected', faultEvent({ detail: { seq: i } }));
     await c.next(301);
     assert.equal(c.messages.slice(1).map((m) => m.event.detail.seq), [...Array(300).keys()]);
@@ -166,29 +193,108 @@ test('a synchronous burst beyond the queue limit does not drop a client the kern
   });
 });
 
-test('a slow client that recovers gets a lagged notice with exactly what it missed, then close 1013', async () => {
-  await withHub({ queueLimit: 100, lagGraceMs: 5000 }, async (f) => {
+test('a client behind by less than queueBytes is fed from the hub\'s queue as it reads, in order', async () => {
+  await withHub({}, async (f) => {
+    const held = await kernelHold();
+    const c = await watch(f.url());
+    await c.next(1);
+    socketOf(c).pause();
+    // The kernel's share, ws's 256 KiB, then 2 MiB in the hub's queue: behind, but within 4 MiB.
+    const pad = 'q'.repeat(8 * 1024);
+    let bytes = 0;
+    let n = 0;
+    while (bytes < held + HIGH_WATER + 2 * MiB) {
+      const event = faultEvent({ detail: { seq: n++, pad } });
+      f.bus.emit('fault:injected', event);
+      bytes += frameSize(event);
+      if (n % 64 === 0) await tick();
+    }
+    await sleep(100);
+    const before = c.messages.length;
+    socketOf(c).resume();
+    await c.next(1 + n, 10_000);
+    assert.is(before, 1, 'nothing arrived while it was paused');
+    assert.ok(c.messages.slice(1).every((m, i) => m.event.detail.seq === i), 'every event, in order');
+    assert.equal(f.hub.stats(), { clients: 1, lagged: 0, sent: 1 + n, missed: 0 });
+    c.ws.close();
+  });
+});
+
+test('a slow client gets the lagged notice behind at most the high water, with what it missed, then close 1013', async () => {
+  await withHub({ queueBytes: MiB, lagGraceMs: 5000 }, async (f) => {
+    const held = await kernelHold();
     const slow = await watch(f.url());
     await slow.next(1);
-    const socket = (slow.ws as unknown as { _socket: net.Socket })._socket;
-    socket.pause();
+    socketOf(slow).pause();
+    const pad = 'y'.repeat(8 * 1024);
+    let frame = 0;
     let emitted = 0;
     while (f.hub.stats().lagged === 0) {
-      if (emitted > 200_000) assert.unreachable('the paused client never lagged');
-      f.bus.emit('fault:injected', faultEvent({ detail: { seq: emitted++, pad: 'y'.repeat(1000) } }));
-      if (emitted % 100 === 0) await tick();
+      if (emitted > 10_000) assert.unreachable('the paused client never lagged');
+      const event = faultEvent({ detail: { seq: emitted++, pad } });
+      frame = frameSize(event);
+      f.bus.emit('fault:injected', event);
+      if (emitted % 64 === 0) await tick();
     }
-    const delivered = emitted;
+    const atLag = emitted;
     for (let i = 0; i < 250; i++) f.bus.emit('fault:injected', faultEvent({ detail: { seq: emitted++ } }));
-    assert.equal(f.hub.stats().missed, 250);
-    socket.resume();
-    const { code } = await slow.closed;
+    const { missed } = f.hub.stats();
+    socketOf(slow).resume();
+    const { code, reason } = await slow.closed;
     assert.is(code, 1013);
+    assert.match(reason, /^lagged: \d+ bytes queued, over 1048576; reconnect for a fresh snapshot$/);
+    const queued = Number(/\d+/.exec(reason)![0]);
     const events = slow.messages.slice(1, -1);
-    assert.is(events.length, delivered, 'everything queued before the lag arrives');
-    assert.ok(events.every((m, i) => m.type === 'event' && m.event.detail.seq === i));
-    assert.equal(slow.messages.at(-1), { type: 'lagged', missed: 250 });
+    assert.ok(events.every((m, i) => m.type === 'event' && m.event.detail.seq === i), 'what it got is the start, in order');
+    assert.equal(slow.messages.at(-1), { type: 'lagged', missed });
+    assert.is(events.length + missed, atLag, 'each event up to the lag was either delivered or counted missed');
+    const ahead = events.length * frame;
+    console.log(`  lagged at ${queued} bytes queued (bound ${MiB}): ${events.length} events (${(ahead / MiB).toFixed(2)} MiB) ahead ` +
+      `of the notice, the kernel holding ${(held / MiB).toFixed(2)} MiB; ${missed} missed`);
+    assert.ok(queued > MiB && queued <= MiB + 2 * frame, `${queued} bytes queued at the lag`);
+    // Ahead of the notice: what the kernel took plus at most ws's high water, not the queue.
+    assert.ok(ahead <= held * 1.25 + HIGH_WATER + 2 * frame, `${ahead} bytes ahead of the notice`);
+    assert.ok(missed * frame >= MiB - HIGH_WATER - 2 * frame, `${missed} events missed`);
     await until(() => f.hub.stats().clients === 0);
+  });
+});
+
+test('after lagging, a client that reads nothing is terminated after the grace; a slow reader still gets its notice', async () => {
+  await withHub({ queueBytes: MiB }, async (f) => { // the default grace: 2 s
+    const stuck = await watch(f.url('?stats=0'));
+    const reading = await watch(f.url('?stats=0'));
+    await Promise.all([stuck.next(1), reading.next(1)]);
+    socketOf(stuck).pause();
+    socketOf(reading).pause();
+    const pad = 'z'.repeat(16 * 1024);
+    let emitted = 0;
+    while (f.hub.stats().lagged < 2) {
+      if (emitted > 10_000) assert.unreachable('the paused clients never lagged');
+      f.bus.emit('fault:injected', faultEvent({ detail: { seq: emitted++, pad } }));
+      if (emitted % 32 === 0) await tick();
+    }
+    const t0 = performance.now();
+    // 64 KiB per 15 ms (~3-4 MB/s): slower than the stream was, fast enough for the notice,
+    // which needs ~1.5 MB read within the grace to reach the kernel.
+    throttle(reading.ws, 15);
+    socketOf(reading).resume();
+    let read = 0;
+    socketOf(reading).on('data', (d: Buffer) => { read += d.length; });
+    const { code, reason } = await reading.closed;
+    const readingMs = performance.now() - t0;
+    await until(() => f.hub.stats().clients === 0, 5000, () => `the stuck client dropped: ${JSON.stringify(f.hub.stats())}`);
+    const stuckMs = performance.now() - t0;
+    console.log(`  after lagging: the slow reader closed ${code} in ${readingMs.toFixed(0)} ms (${(read / MiB).toFixed(2)} MiB read), ` +
+      `the stuck client was terminated in ${stuckMs.toFixed(0)} ms`);
+    assert.is(code, 1013, reason);
+    assert.match(reason, /^lagged: /);
+    assert.equal(reading.messages.at(-1), { type: 'lagged', missed: reading.messages.at(-1).missed });
+    assert.ok(reading.messages.at(-1).missed > 0);
+    assert.ok(stuckMs >= 1900 && stuckMs < 2000 + 2500, `the stuck client terminated after ${stuckMs.toFixed(0)} ms`);
+    socketOf(stuck).resume();
+    const cut = await stuck.closed;
+    assert.is(cut.code, 1006, 'the stuck one was cut off, its notice discarded with its socket');
+    assert.not.ok(stuck.messages.some((m) => m.type === 'lagged'));
   });
 });
 

@@ -19,15 +19,11 @@ export const slicer = defineToxic<SlicerAttributes>({
   },
   async pipe(stage) {
     const { average_size: avg, size_variation: spread } = stage.attributes;
-    const delayMs = stage.attributes.delay / 1000;
-    // Timers have 1 ms resolution, so a schedule accumulates sub-millisecond delays and sleeps
-    // only once they add up: the average spacing stays right even at a few µs per piece.
-    let next = stage.now();
+    const delayMs = Math.min(stage.attributes.delay / 1000, MAX_MS);
     for (;;) {
       const chunk = await stage.read();
       if (chunk === null) return;
       const data = chunk.data;
-      next = Math.max(next, stage.now());
       let pieces = 0;
       let offset = 0;
       while (offset < data.length) {
@@ -35,7 +31,7 @@ export const slicer = defineToxic<SlicerAttributes>({
         const end = Math.min(offset + size, data.length);
         // With a delay, a piece is stamped with its release time so a later delaying toxic adds
         // to it; without one the slicer takes no time and keeps the arrival stamp.
-        const ts = delayMs > 0 ? Math.max(chunk.ts, next) : chunk.ts;
+        const ts = delayMs > 0 ? Math.max(chunk.ts, stage.now()) : chunk.ts;
         if (offset === 0 && end === data.length) {
           chunk.ts = ts;
           await stage.write(chunk);
@@ -45,9 +41,11 @@ export const slicer = defineToxic<SlicerAttributes>({
         pieces++;
         offset = end;
         if (delayMs <= 0) continue;
-        next += delayMs;
-        const wait = next - stage.now();
-        if (wait >= 1 && !(await stage.sleep(Math.min(wait, MAX_MS)))) {
+        // Every gap is a full `delay` from the piece just written, as in Toxiproxy. Keeping an
+        // overall schedule instead would let one late timer be made up by sending the next
+        // pieces back to back, and the reader would get them as one read. stage.sleep finishes
+        // below a millisecond on the check phase, so sub-millisecond delays hold per piece too.
+        if (!(await stage.sleep(delayMs))) {
           // Interrupted: whatever is left of this chunk goes as one piece so nothing is lost.
           if (offset < data.length) {
             await stage.write({ data: data.subarray(offset), ts: Math.max(chunk.ts, stage.now()) });

@@ -1,22 +1,29 @@
 // The live event stream: `/events/stream` upgraded to a WebSocket on the API's own HTTP server.
 // The only file that imports 'ws'. A client gets a snapshot, then every bus event passing its
-// filters. Nothing here ever waits for a client: each event is serialized once and handed to
-// every socket synchronously, so the bus (and the proxies emitting into it) run at the same
-// speed whoever watches. A client whose queue outgrows the limit is told how much it missed and
-// dropped, so one stuck browser tab cannot grow our memory without bound. With a `stats`
-// source, clients that want them also get a `stats` message (cumulative counters) every second.
+// filters. Nothing here ever waits for a client: each event is serialized once, and the one
+// Buffer is handed to every socket (or queued for it) synchronously, so the bus (and the proxies
+// emitting into it) run at the same speed whoever watches. With a `stats` source, clients that
+// want them also get a `stats` message (cumulative counters) every second.
+//
+// Slow clients are bounded in bytes. ws never holds more than HIGH_WATER for a client; the rest
+// waits in the hub's own queue (references to the shared frames) and is pumped on the send
+// callback of the frame that filled ws up. A client whose queue plus ws's buffer passes
+// `queueBytes` loses its queue (what it missed is counted), gets `{type: 'lagged'}` and a close
+// frame, which wait behind at most HIGH_WATER rather than megabytes. Its socket is terminated
+// as soon as ws's buffer stops shrinking, or has emptied into the kernel (which delivers the
+// rest on its own), so a stuck client's fd is freed within a grace or two.
 
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { BusEvents, EventBus } from './bus.js';
+import { matches, parseFilter, STREAM_KINDS, type Filter, type StreamKind } from './stream-filter.js';
 
-/** The bus events a client can receive; `kind` filters name these. */
-export const STREAM_KINDS = [
-  'fault:injected', 'fault:folded', 'conn:opened', 'conn:closed', 'state:changed',
-  'scenario:started', 'scenario:step', 'scenario:finished', 'session:started', 'session:stopped',
-] as const;
-export type StreamKind = (typeof STREAM_KINDS)[number];
+/** Bytes ws may hold for one client (its own buffer plus the socket's) before the hub queues. */
+export const HIGH_WATER = 256 * 1024;
+/** Room for frames ws adds by itself (pings, the close frame) and a frame's header. */
+const SLACK = 1024;
+const TEXT = { binary: false } as const;
 
 export interface WsHubOptions {
   bus: EventBus;
@@ -24,13 +31,17 @@ export interface WsHubOptions {
   snapshot: () => object;
   /** Default `/events/stream`. */
   path?: string;
-  /** Messages a client may have waiting in our memory (not yet taken by its socket). Default 1000. */
-  queueLimit?: number;
+  /** Bytes a client may have waiting in our memory (the hub's queue plus ws's buffer, not yet
+   *  taken by the kernel) before it is dropped as lagging. Default 4 MiB. */
+  queueBytes?: number;
   /** Default 30 s. A client that has not answered the previous ping by the next is terminated. */
   heartbeatMs?: number;
   /** Largest message a client may send, in bytes. Clients have nothing to say. Default 1 KiB. */
   maxPayload?: number;
-  /** How long a lagging client gets to drain before its notice, and to close after it. Default 1 s. */
+  /** After a lagging client's close frame: how long it may go without taking any of what is
+   *  left in ws's buffer before its socket is terminated. Once ws's buffer is empty the notice
+   *  and close frame are the kernel's to deliver, and the socket is terminated at the next
+   *  check: a client reading ~1 MB/s or faster still gets them. Default 2 s. */
   lagGraceMs?: number;
   /** Rejects the upgrade with 401 when false (a token check, for instance). */
   authorize?: (req: IncomingMessage) => boolean;
@@ -42,27 +53,29 @@ export interface WsHubOptions {
 }
 
 /** lagged: clients dropped for falling behind; sent: messages handed to sockets (snapshots,
- *  events, stats, notices); missed: events lagging clients did not get. */
+ *  events, stats, notices); missed: events discarded from lagging clients' queues (the sum of
+ *  what their notices said). */
 export interface WsHubStats { clients: number; lagged: number; sent: number; missed: number }
-
-interface Filter { proxy: string[]; type: string[]; kind: Set<string> | null; stats: boolean }
 
 interface Client {
   ws: WebSocket;
   filter: Filter;
   alive: boolean; // answered the last ping
-  /** Frame bytes handed to ws.send so far, and where each message still queued ends (from `head`). */
-  handed: number; ends: number[]; head: number;
-  /** Events withheld since the client fell behind; null while it keeps up. */
-  missed: number | null;
+  /** Frames waiting for room in ws, from `head`; `isEvent` marks events (not stats or the
+   *  snapshot), since only events count as missed. */
+  queue: Buffer[]; isEvent: boolean[]; head: number; queuedBytes: number;
+  /** Set once the client lagged: it gets nothing more and is on its way out. */
+  lagging: boolean;
   timer: NodeJS.Timeout | null;
+  /** The send callback that moves more of the queue into ws; made once per client. */
+  pump: () => void;
 }
 
 export class WsHub {
   readonly path: string;
   private readonly clients = new Set<Client>();
   private readonly wss: WebSocketServer;
-  private readonly queueLimit: number;
+  private readonly queueBytes: number;
   private readonly lagGraceMs: number;
   private readonly unsubscribe: Array<() => void>;
   private readonly heartbeat: NodeJS.Timeout;
@@ -72,8 +85,8 @@ export class WsHub {
 
   constructor(private readonly options: WsHubOptions) {
     this.path = options.path ?? '/events/stream';
-    this.queueLimit = options.queueLimit ?? 1000;
-    this.lagGraceMs = options.lagGraceMs ?? 1000;
+    this.queueBytes = options.queueBytes ?? 4 * 1024 * 1024;
+    this.lagGraceMs = options.lagGraceMs ?? 2000;
     // No compression: it would copy and queue every frame per client, defeating serialize-once.
     this.wss = new WebSocketServer({ noServer: true, maxPayload: options.maxPayload ?? 1024, perMessageDeflate: false });
     this.unsubscribe = STREAM_KINDS.map((kind) =>
@@ -117,7 +130,10 @@ export class WsHub {
   };
 
   private admit(ws: WebSocket, filter: Filter): void {
-    const client: Client = { ws, filter, alive: true, handed: 0, ends: [], head: 0, missed: null, timer: null };
+    const client: Client = {
+      ws, filter, alive: true, queue: [], isEvent: [], head: 0, queuedBytes: 0, lagging: false, timer: null,
+      pump: () => this.pump(client),
+    };
     this.clients.add(client);
     ws.on('error', () => {}); // 'close' follows and cleans up
     ws.on('pong', () => { client.alive = true; });
@@ -130,20 +146,15 @@ export class WsHub {
       ws.close(1011, 'snapshot failed');
       return;
     }
-    this.send(client, Buffer.from(snapshot));
+    this.send(client, Buffer.from(snapshot), false);
   }
 
   private publish(kind: StreamKind, event: BusEvents[StreamKind]): void {
     let frame: Buffer | null = null; // serialized once, on the first client that wants it
     for (const client of this.clients) {
-      if (!matches(client.filter, kind, event as unknown as Record<string, unknown>)) continue;
-      if (client.missed !== null) {
-        client.missed++;
-        this.counts.missed++;
-        continue;
-      }
+      if (client.lagging || !matches(client.filter, kind, event as unknown as Record<string, unknown>)) continue;
       frame ??= Buffer.from(JSON.stringify({ type: 'event', kind, event }));
-      this.send(client, frame);
+      this.send(client, frame, true);
     }
   }
 
@@ -151,7 +162,7 @@ export class WsHub {
   private publishStats(): void {
     let frame: Buffer | null = null;
     for (const client of this.clients) {
-      if (!client.filter.stats || client.missed !== null) continue;
+      if (!client.filter.stats || client.lagging) continue;
       if (frame === null) {
         try {
           frame = Buffer.from(JSON.stringify({ type: 'stats', ...this.options.stats!() }));
@@ -159,47 +170,80 @@ export class WsHub {
           return; // a timer must not throw; the next tick tries again
         }
       }
-      this.send(client, frame);
+      this.send(client, frame, false);
     }
   }
 
-  private send(client: Client, frame: Buffer): void {
-    if (client.ws.readyState !== WebSocket.OPEN) return;
-    client.ws.send(frame, { binary: false });
+  /**
+   * Hands the frame to ws while ws holds less than HIGH_WATER and nothing is queued ahead of it,
+   * and queues it otherwise. ws.bufferedAmount drops as soon as the kernel takes a write, even
+   * within a synchronous burst, so a client the kernel keeps up with never queues here.
+   */
+  private send(client: Client, frame: Buffer, isEvent: boolean): void {
+    if (client.lagging || client.ws.readyState !== WebSocket.OPEN) return;
+    if (client.head === client.queue.length && client.ws.bufferedAmount < HIGH_WATER) {
+      this.hand(client, frame);
+    } else {
+      client.queue.push(frame);
+      client.isEvent.push(isEvent);
+      client.queuedBytes += frame.length;
+    }
+    if (client.queuedBytes + client.ws.bufferedAmount > this.queueBytes) this.lag(client);
+  }
+
+  /** Only a frame that may fill ws up carries the pump as its callback: with ws at HIGH_WATER,
+   *  the last frame handed is such a frame, so a queued frame always has a pump coming. */
+  private hand(client: Client, frame: Buffer): void {
+    const filling = client.ws.bufferedAmount + frame.length + SLACK >= HIGH_WATER;
+    client.ws.send(frame, TEXT, filling ? client.pump : undefined);
     this.counts.sent++;
-    if (client.missed === null && this.queued(client, frame.length) > this.queueLimit) this.lag(client);
+  }
+
+  private pump(client: Client): void {
+    const ws = client.ws;
+    while (client.head < client.queue.length && ws.bufferedAmount < HIGH_WATER) {
+      if (client.lagging || ws.readyState !== WebSocket.OPEN) return;
+      const frame = client.queue[client.head]!;
+      client.head++;
+      client.queuedBytes -= frame.length;
+      this.hand(client, frame);
+    }
+    // A client that stays just behind may never empty its queue: let go of what was handed.
+    if (client.head === client.queue.length || client.head >= 1024) {
+      client.queue.splice(0, client.head);
+      client.isEvent.splice(0, client.head);
+      client.head = 0;
+    }
   }
 
   /**
-   * Messages still in our memory. ws.bufferedAmount counts the bytes the kernel has not taken
-   * yet; the offsets where messages end turn that into a count. Send callbacks would not do:
-   * they fire a tick later, so a synchronous burst would look like a slow client.
+   * Discards the queue (its events are what the client missed), then sends the notice and the
+   * close frame, which wait behind at most ws's HIGH_WATER. While ws's buffer keeps shrinking the
+   * client is reading toward them; once it stops (or is empty, the rest being the kernel's to
+   * deliver), the socket is terminated so its fd does not outlive the client's interest.
    */
-  private queued(client: Client, payload: number): number {
-    client.handed += payload + (payload < 126 ? 2 : payload < 65536 ? 4 : 10);
-    client.ends.push(client.handed);
-    const flushed = client.handed - client.ws.bufferedAmount;
-    while (client.head < client.ends.length && client.ends[client.head]! <= flushed) client.head++;
-    const waiting = client.ends.length - client.head;
-    if (waiting === 0) client.ends.length = client.head = 0;
-    return waiting;
-  }
-
-  /** Stops sending; the notice goes once the queue drains (a ping's callback says so) or at the grace. */
   private lag(client: Client): void {
-    client.missed = 0;
+    let missed = 0;
+    for (let i = client.head; i < client.isEvent.length; i++) if (client.isEvent[i]) missed++;
+    const behind = client.queuedBytes + client.ws.bufferedAmount;
+    client.queue = [];
+    client.isEvent = [];
+    client.head = client.queuedBytes = 0;
+    client.lagging = true;
     this.counts.lagged++;
-    client.ws.ping(undefined, undefined, () => this.notify(client));
-    client.timer = setTimeout(() => this.notify(client), this.lagGraceMs);
+    this.counts.missed += missed;
+    client.ws.send(JSON.stringify({ type: 'lagged', missed }));
+    this.counts.sent++;
+    client.ws.close(1013, `lagged: ${behind} bytes queued, over ${this.queueBytes}; reconnect for a fresh snapshot`);
+    this.closeWithin(client, client.ws.bufferedAmount);
   }
 
-  private notify(client: Client): void {
-    if (!this.clients.has(client) || client.ws.readyState !== WebSocket.OPEN) return;
-    if (client.timer !== null) clearTimeout(client.timer);
-    client.ws.send(JSON.stringify({ type: 'lagged', missed: client.missed }));
-    this.counts.sent++;
-    client.ws.close(1013, 'lagged: reconnect for a fresh snapshot');
-    client.timer = setTimeout(() => this.drop(client), this.lagGraceMs);
+  private closeWithin(client: Client, buffered: number): void {
+    client.timer = setTimeout(() => {
+      const now = client.ws.bufferedAmount;
+      if (now > 0 && now < buffered) this.closeWithin(client, now);
+      else this.drop(client);
+    }, this.lagGraceMs);
   }
 
   private beat(): void {
@@ -230,30 +274,6 @@ function sameOrigin(req: IncomingMessage): boolean {
   if (host === undefined) return false;
   const o = origin.toLowerCase();
   return o === `http://${host}` || o === `https://${host}`;
-}
-
-/** `proxy` and `type` may repeat (any of them matches); `kind` also takes a comma list. A client
- *  that filters asked for particular events, so it gets stats only with `stats=1`. */
-function parseFilter(params: URLSearchParams): Filter | string {
-  const kinds = params.getAll('kind').flatMap((k) => k.split(',')).map((k) => k.trim()).filter((k) => k !== '');
-  const unknown = kinds.filter((k) => !(STREAM_KINDS as readonly string[]).includes(k));
-  if (unknown.length > 0) return `unknown kind ${unknown.join(', ')}; kinds are ${STREAM_KINDS.join(', ')}`;
-  const proxy = params.getAll('proxy');
-  const type = params.getAll('type');
-  const stats = params.get('stats');
-  if (stats !== null && stats !== '0' && stats !== '1') return 'stats must be 0 or 1';
-  return {
-    proxy, type, kind: kinds.length > 0 ? new Set(kinds) : null,
-    stats: stats === null ? proxy.length === 0 && type.length === 0 && kinds.length === 0 : stats === '1',
-  };
-}
-
-/** Every given filter must match; an event without the field fails a filter on it. */
-function matches(filter: Filter, kind: StreamKind, event: Record<string, unknown>): boolean {
-  if (filter.kind !== null && !filter.kind.has(kind)) return false;
-  if (filter.proxy.length > 0 && !filter.proxy.includes(event.proxy as string)) return false;
-  if (filter.type.length > 0 && !filter.type.includes(event.type as string)) return false;
-  return true;
 }
 
 /** A plain HTTP answer to a refused upgrade; destroyed once written, as ws itself does. */
