@@ -15,10 +15,10 @@ import { faultEvent, fdCount, slowReader, stuckClients, until, watch, type Watch
 const wsUrl = (httpUrl: string) => `${httpUrl.replace('http:', 'ws:')}/events/stream?stats=0`;
 
 // Loopback lets the kernel hold ~4 MB for a socket nobody reads, before the hub's own 4 MiB bound
-// even starts to fill. A long proxy name makes every conn:* frame ~4 KB, so the stuck client
-// overflows within ~2,000 events (1,000 connections) instead of ~20,000.
-const CHURN = `churn-${'x'.repeat(4000)}`;
-const CONNECTIONS = 1500; // per phase: 3,000 events, headroom for kernels that hold twice as much
+// even starts to fill. The longest name a proxy may have makes every conn:* frame ~0.6 KB, so
+// the stuck client overflows within ~14,000 events (7,000 connections) instead of ~30,000.
+const CHURN = `churn-${'x'.repeat(250)}`;
+const CONNECTIONS = 9000; // per phase: 18,000 events, headroom for kernels that hold more
 const CONCURRENCY = 8;
 
 /** CONNECTIONS short connections through `port` (each opens, echoes a byte, closes: two events). */
