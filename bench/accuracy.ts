@@ -33,7 +33,7 @@ import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { median, percentile, pingPong } from './measure.js';
 import { echoServer, type Endpoint } from './servers.js';
-import { api, faultlineProxy, spawnChild, type ChildHost } from './targets.js';
+import { api, createProxy, spawnChild, type ChildHost } from './targets.js';
 import { faultlineUdpProxy, udpEchoServer } from './udp.js';
 import { runIfMain } from './standalone.js';
 
@@ -274,8 +274,8 @@ export async function measureAccuracy(quick: boolean, log: (line: string) => voi
     const refPort = (refChild.hello.ports as number[])[0]!;
 
     // TCP latency.
-    const bare = await faultlineProxy(base, 'acc_bare', echo.port, false);
-    const delayed = await faultlineProxy(base, 'acc_latency', echo.port, false);
+    const bare = await createProxy(base, 'acc_bare', echo.port, false);
+    const delayed = await createProxy(base, 'acc_latency', echo.port, false);
     await api(base, 'POST', '/proxies/acc_latency/toxics', {
       type: 'latency', stream: 'downstream', attributes: { latency: s.tcpLatencyMs, jitter: 0 },
     });
@@ -298,7 +298,7 @@ export async function measureAccuracy(quick: boolean, log: (line: string) => voi
       + `reference p50 ${tcpLatency.reference.error.p50.toFixed(2)} ms, p99 ${tcpLatency.reference.error.p99.toFixed(2)} ms)`);
 
     // TCP bandwidth.
-    const limited = await faultlineProxy(base, 'acc_bandwidth', sink.port, false);
+    const limited = await createProxy(base, 'acc_bandwidth', sink.port, false);
     await api(base, 'POST', '/proxies/acc_bandwidth/toxics', {
       type: 'bandwidth', stream: 'upstream', attributes: { rate: s.bandwidthRate },
     });

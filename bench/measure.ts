@@ -1,12 +1,13 @@
-// The four measurements. Each takes the port to connect to (the server itself, or a proxy in
-// front of it) and returns plain numbers; run.ts decides what to compare.
+// The measurements (bench/aggregate.ts adds the many-connection one). Each takes the port to
+// connect to (the server itself, or a proxy in front of it) and returns plain numbers; the
+// callers decide what to compare.
 
 import net from 'node:net';
-import { once } from 'node:events';
+import { DATA_BYTE, END_MARK } from './servers.js';
 
 const HOST = '127.0.0.1';
 
-function connect(port: number): Promise<net.Socket> {
+export function connect(port: number): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
     const socket = net.connect({ port, host: HOST, allowHalfOpen: true, noDelay: true });
     socket.once('connect', () => { socket.off('error', reject); resolve(socket); });
@@ -27,12 +28,32 @@ export async function bulkThroughput(sinkPort: number, ms: number): Promise<numb
 /** bulkThroughput's transfer: the bytes the sink acknowledged and the seconds they took. */
 export async function bulkTransfer(sinkPort: number, ms: number): Promise<{ bytes: number; seconds: number }> {
   const socket = await connect(sinkPort);
-  const block = Buffer.alloc(64 * 1024, 0x61);
-  const reply: Buffer[] = [];
-  socket.on('data', (d: Buffer) => reply.push(d));
-  const ended = once(socket, 'end');
   const start = process.hrtime.bigint();
-  const stopAt = start + BigInt(ms) * 1_000_000n;
+  const bytes = await pumpUntil(socket, start + BigInt(ms) * 1_000_000n);
+  return { bytes, seconds: Number(process.hrtime.bigint() - start) / 1e9 };
+}
+
+/**
+ * Writes 64 KB blocks into a connected sink socket until `stopAt` (hrtime), honouring
+ * back-pressure, then sends the sink's end mark and waits for its count (servers.ts sinkServer).
+ * Resolves with the bytes sent, once the sink has acknowledged every one of them. It ends with
+ * the mark rather than a half-close so that the count comes back through Toxiproxy too.
+ */
+export async function pumpUntil(socket: net.Socket, stopAt: bigint): Promise<number> {
+  const block = Buffer.alloc(64 * 1024, DATA_BYTE);
+  const reply: Buffer[] = [];
+  let received = 0;
+  const counted = new Promise<void>((resolve, reject) => {
+    socket.on('data', (d: Buffer) => {
+      reply.push(d);
+      received += d.length;
+      if (received >= 8) resolve();
+    });
+    socket.once('end', () => reject(new Error(`bulk: the connection ended with ${received} of the sink's 8 bytes`)));
+    socket.once('error', reject);
+  });
+  // Awaited below; until then a failure is the write loop's to report.
+  counted.catch(() => {});
   let sent = 0;
   await new Promise<void>((resolve, reject) => {
     socket.once('error', reject);
@@ -41,18 +62,20 @@ export async function bulkTransfer(sinkPort: number, ms: number): Promise<{ byte
         sent += block.length;
         if (!socket.write(block)) { socket.once('drain', pump); return; }
       }
-      socket.end();
+      socket.write(Buffer.of(END_MARK));
       resolve();
     };
     pump();
   });
-  await ended;
-  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-  socket.destroy();
+  try {
+    await counted;
+  } finally {
+    socket.destroy();
+  }
   const ack = Buffer.concat(reply);
-  const received = ack.length === 8 ? Number(ack.readBigUInt64BE(0)) : -1;
-  if (received !== sent) throw new Error(`bulk: sent ${sent} bytes but the sink counted ${received}`);
-  return { bytes: sent, seconds };
+  const count = ack.length === 8 ? Number(ack.readBigUInt64BE(0)) : -1;
+  if (count !== sent) throw new Error(`bulk: sent ${sent} bytes but the sink counted ${count} (${ack.length} bytes of reply)`);
+  return sent;
 }
 
 export interface RttResult {

@@ -1,33 +1,26 @@
-// Turns the measurements into the printed table, the ratios and the issue's targets.
+// Turns the measurements into the printed report and the issue's targets: the TCP and idle
+// sections' tables come from tcp-report.ts, the services' from services.ts, the rest from here.
 
-import { LABELS, type TargetName } from './targets.js';
-import type { RttResult } from './measure.js';
+import { fmt, table, type Check } from './format.js';
+import { formatIdle, formatPlacement, ratios, tcpChecks, type IdleResult, type PlacementResults } from './tcp-report.js';
+import { formatServices, servicesChecks, servicesSkipped, type ServicesResults } from './services.js';
+import type { TargetName } from './targets.js';
 import { UDP_LABELS, UDP_TARGETS, type UdpResults } from './udp.js';
 import { EVENTS_LABELS, EVENTS_SCENARIOS, EVENTS_TARGETS, type EventsResults } from './events.js';
 import type { AccuracyResults, ErrorStats } from './accuracy.js';
 
-export interface IdleResult {
-  connections: number;
-  rssBeforeKB: number;
-  rssAfterKB: number;
-  kbPerConnection: number;
-  heapKBPerConnection: number;
-}
+export type { Check } from './format.js';
 
-/** Everything measured with the proxies in one placement. */
-export interface PlacementResults {
-  /** Median MB/s (10^6 bytes) over the runs, and every run. */
-  throughput: Record<TargetName, number>;
-  throughputRuns: Record<TargetName, number[]>;
-  rtt: Record<TargetName, RttResult>;
-  connectionsPerSecond: Record<TargetName, number>;
-}
-
+/** What one run measured: only the sections that were asked for are there. */
 export interface Results {
   environment: Record<string, string | number>;
-  inProcess: PlacementResults;
-  child: PlacementResults;
-  idle: Partial<Record<TargetName, IdleResult>>;
+  /** Why the Toxiproxy comparisons were skipped, if they were. */
+  toxiproxyMissing?: string;
+  inProcess?: PlacementResults;
+  child?: PlacementResults;
+  idle?: Partial<Record<TargetName, IdleResult>>;
+  /** Redis and PostgreSQL, direct and through the proxies (bench/services.ts). */
+  services?: ServicesResults;
   /** Datagrams per second of a windowed UDP echo (bench/udp.ts). */
   udp?: UdpResults;
   /** Bulk throughput with fault event persistence on and off (bench/events.ts). */
@@ -41,53 +34,22 @@ const PLACEMENTS = [
   ['child', 'proxies in their own process'],
 ] as const;
 
-export interface Check {
-  target: string;
-  measured: string;
-  pass: boolean;
+export function allRatios(r: Results): Record<string, unknown> {
+  return Object.fromEntries(PLACEMENTS.filter(([key]) => r[key] !== undefined).map(([key]) => [key, ratios(r[key]!)]));
 }
 
-const PROXIES: TargetName[] = ['bare', 'zero'];
-const ALL: TargetName[] = ['direct', 'pipe', 'bare', 'zero'];
-
-export function ratios(r: PlacementResults, idleOf: Results['idle']): Record<string, Record<string, number | null>> {
-  const out: Record<string, Record<string, number | null>> = {};
-  for (const t of PROXIES) {
-    const idle = idleOf[t];
-    const idlePipe = idleOf.pipe;
-    out[t] = {
-      throughputVsPipe: r.throughput[t] / r.throughput.pipe,
-      throughputVsDirect: r.throughput[t] / r.throughput.direct,
-      rttP50VsPipe: r.rtt[t].p50 / r.rtt.pipe.p50,
-      rttP50VsDirect: r.rtt[t].p50 / r.rtt.direct.p50,
-      rttP99VsPipe: r.rtt[t].p99 / r.rtt.pipe.p99,
-      rttP99VsDirect: r.rtt[t].p99 / r.rtt.direct.p99,
-      cpsVsPipe: r.connectionsPerSecond[t] / r.connectionsPerSecond.pipe,
-      cpsVsDirect: r.connectionsPerSecond[t] / r.connectionsPerSecond.direct,
-      idleKBVsPipe: idle && idlePipe ? idle.kbPerConnection / idlePipe.kbPerConnection : null,
-    };
-  }
-  return out;
+/** Targets that were asked for but could not be measured here, and why. */
+export function skipped(r: Results): string[] {
+  const list: string[] = [];
+  const toxiproxyAsked = r.child !== undefined || r.idle !== undefined || r.services !== undefined;
+  if (r.toxiproxyMissing !== undefined && toxiproxyAsked) list.push(`Toxiproxy targets: ${r.toxiproxyMissing}`);
+  if (r.services !== undefined) list.push(...servicesSkipped(r.services));
+  return list;
 }
 
 export function checks(r: Results): Check[] {
-  const list: Check[] = [];
-  for (const [key, where] of PLACEMENTS) {
-    const bare = r[key].throughput.bare / r[key].throughput.pipe;
-    const zero = r[key].throughput.zero / r[key].throughput.pipe;
-    list.push(
-      { target: `bare path throughput >= 0.9x pipe() (${where})`, measured: `${bare.toFixed(3)}x`, pass: bare >= 0.9 },
-      { target: `zero-latency chain throughput >= 0.6x pipe() (${where})`, measured: `${zero.toFixed(3)}x`, pass: zero >= 0.6 },
-    );
-  }
-  const idle = r.idle.bare;
-  if (idle !== undefined) {
-    list.push({
-      target: `idle connection (bare) <= 12 KB of RSS`,
-      measured: `${idle.kbPerConnection.toFixed(1)} KB`,
-      pass: idle.kbPerConnection <= 12,
-    });
-  }
+  const list: Check[] = tcpChecks(PLACEMENTS.map(([key, where]) => [r[key], where] as const), r.idle);
+  if (r.services !== undefined) list.push(...servicesChecks(r.services));
   if (r.udp !== undefined) list.push(...udpChecks(r.udp));
   if (r.events !== undefined) list.push(...eventsChecks(r.events));
   if (r.accuracy !== undefined) list.push(...accuracyChecks(r.accuracy));
@@ -237,63 +199,23 @@ export function formatAccuracy(a: AccuracyResults): string[] {
   return lines;
 }
 
-function fmt(value: number | undefined | null, digits: number): string {
-  return value === undefined || value === null || !Number.isFinite(value) ? 'n/a' : value.toFixed(digits);
-}
-
-function table(rows: string[][]): string {
-  const widths: number[] = [];
-  for (const row of rows) row.forEach((cell, i) => { widths[i] = Math.max(widths[i] ?? 0, cell.length); });
-  return rows
-    .map((row) => row.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('   '))
-    .join('\n');
-}
-
 export function formatText(r: Results): string {
   const lines: string[] = [];
   lines.push('faultline benchmark (loopback)');
   lines.push(Object.entries(r.environment).map(([k, v]) => `${k}: ${v}`).join(', '));
-  const row = (name: string, digits: number, get: (t: TargetName) => number | undefined): string[] =>
-    [name, ...ALL.map((t) => fmt(get(t), digits))];
+  if (r.toxiproxyMissing !== undefined) lines.push(`Toxiproxy: ${r.toxiproxyMissing}`);
   for (const [key, where] of PLACEMENTS) {
     const p = r[key];
-    lines.push('', `${where}:`);
-    lines.push(table([
-      ['metric', ...ALL.map((t) => LABELS[t])],
-      row('throughput MB/s (higher is better)', 0, (t) => p.throughput[t]),
-      row('ping-pong RTT p50 µs', 1, (t) => p.rtt[t].p50),
-      row('ping-pong RTT p99 µs', 1, (t) => p.rtt[t].p99),
-      row('connections/s', 0, (t) => p.connectionsPerSecond[t]),
-    ]));
-    const q = ratios(p, r.idle);
-    const ratio = (name: string, k: string): string[] => [name, ...PROXIES.map((t) => `${fmt(q[t]![k], 2)}x`)];
-    lines.push('', table([
-      ['ratio', ...PROXIES.map((t) => LABELS[t])],
-      ratio('throughput / pipe()', 'throughputVsPipe'),
-      ratio('throughput / direct', 'throughputVsDirect'),
-      ratio('RTT p50 / pipe()', 'rttP50VsPipe'),
-      ratio('RTT p50 / direct', 'rttP50VsDirect'),
-      ratio('RTT p99 / pipe()', 'rttP99VsPipe'),
-      ratio('RTT p99 / direct', 'rttP99VsDirect'),
-      ratio('connections/s / pipe()', 'cpsVsPipe'),
-      ratio('connections/s / direct', 'cpsVsDirect'),
-    ]));
+    if (p === undefined) continue;
+    lines.push(...formatPlacement(p, key === 'child' && p.targets.includes('toxi') ? `${where} (pipe() and faultline share one, Toxiproxy has another)` : where));
   }
-  const idle = r.idle;
-  const count = Object.values(idle)[0]?.connections ?? 0;
-  lines.push('', `idle connections (${count}, proxy in its own process; direct has no proxy):`);
-  const mem = (name: string, get: (t: TargetName) => number | undefined | null): string[] =>
-    [name, ...(['pipe', 'bare', 'zero'] as const).map((t) => fmt(get(t), 2))];
-  lines.push(table([
-    ['memory', ...(['pipe', 'bare', 'zero'] as const).map((t) => LABELS[t])],
-    mem('RSS KB per connection', (t) => idle[t]?.kbPerConnection),
-    mem('  of which V8 heap KB', (t) => idle[t]?.heapKBPerConnection),
-    mem('RSS KB / pipe()', (t) => (idle[t] && idle.pipe ? idle[t]!.kbPerConnection / idle.pipe.kbPerConnection : null)),
-  ]));
+  if (r.idle !== undefined) lines.push(...formatIdle(r.idle));
+  if (r.services !== undefined) lines.push(...formatServices(r.services));
   if (r.udp !== undefined) lines.push(...formatUdp(r.udp));
   if (r.events !== undefined) lines.push(...formatEvents(r.events));
   if (r.accuracy !== undefined) lines.push(...formatAccuracy(r.accuracy));
   lines.push('', '(ratios: for RTT and memory, above 1 means slower or bigger)', '', 'targets from the issue:');
   for (const c of checks(r)) lines.push(`  ${c.pass ? 'PASS' : 'FAIL'}  ${c.target}: ${c.measured}`);
+  for (const why of skipped(r)) lines.push(`  SKIP  ${why}`);
   return lines.join('\n');
 }

@@ -1,204 +1,130 @@
-// `npm run bench`: faultline against direct loopback and a bare Node pipe() proxy, in one run,
-// and its UDP proxy against direct loopback and a bare Node dgram relay (bench/udp.ts), and the
-// cost of fault event persistence on the data path (bench/events.ts), and how accurately the
-// latency and bandwidth toxics keep time (bench/accuracy.ts).
+// `npm run bench`: faultline against direct loopback, a bare Node pipe() proxy and, when its
+// binary is there (bench/toxiproxy.ts), Toxiproxy, in one run. Sections:
+//
+//   tcp       bulk throughput on one connection, aggregate throughput on 8 and 64, ping-pong
+//             round trips and connection rate (bench/tcp.ts), with the proxies in this process
+//             and in their own process; Toxiproxy joins the latter
+//   idle      RSS per idle connection, each proxy alone in a fresh process (bench/idle.ts)
+//   services  Redis and PostgreSQL, direct and through the proxies (bench/services.ts); opt-in
+//   udp       datagrams/s against a bare dgram relay (bench/udp.ts)
+//   events    the cost of fault event persistence on the data path (bench/events.ts)
+//   accuracy  how well the latency and bandwidth toxics keep time (bench/accuracy.ts)
+//
 // Not a test: it prints numbers, ratios and the issue's targets, and exits 0 unless something
 // broke (a failed target is reported, not an error).
-//
-//   node dist/bench/run.js [--json] [--quick] [--idle N]
-//
-// Throughput, ping-pong and connection rate run twice: with the proxies in this process (client,
-// proxy and servers on one event loop, as a test wrapping a service would) and with the proxies
-// in a child process (a proxy with a core to itself, as `faultline serve` runs). Idle-connection
-// memory is read from /proc/<pid>/status of a child process that hosts only the proxy measured.
-// Every measurement goes round-robin over the targets, so drift in machine load hits them all.
 
 import os from 'node:os';
-import { setTimeout as sleep } from 'node:timers/promises';
-import type net from 'node:net';
-import { bulkThroughput, connectionRate, median, openIdle, pingPong, summarise, type RttResult } from './measure.js';
-import { checks, formatText, ratios, type IdleResult, type PlacementResults, type Results } from './report.js';
-import { echoServer, holdServer, sinkServer } from './servers.js';
+import { allRatios, checks, formatText, skipped, type Results } from './report.js';
+import { measureIdle, type IdleTarget } from './idle.js';
+import { measurePlacement, tcpSettings } from './tcp.js';
+import { measureServices } from './services.js';
 import { measureAllUdp } from './udp.js';
 import { measureEvents } from './events.js';
 import { measureAccuracy } from './accuracy.js';
-import {
-  buildTargets, faultlineProxy, openFileLimit, spawnChild, type ChildHost, type Placement, type TargetName,
-} from './targets.js';
+import { openFileLimit, type Placement } from './targets.js';
+import { findToxiproxy } from './toxiproxy.js';
 
-const args = process.argv.slice(2);
-const json = args.includes('--json');
-const quick = args.includes('--quick');
-const idleFlag = args.indexOf('--idle');
+const SECTIONS = ['tcp', 'idle', 'services', 'udp', 'events', 'accuracy'] as const;
+type Section = (typeof SECTIONS)[number];
+const PLACEMENTS: readonly Placement[] = ['inProcess', 'child'];
 
-const settings = {
-  throughputRuns: quick ? 3 : 5,
-  throughputMs: quick ? 500 : 1000,
-  /** Ping-pong and connection rate run in this many round-robin blocks per target. */
-  blocks: 10,
-  pingRounds: quick ? 1000 : 5000,
-  /** Per block. */
-  pingWarmup: quick ? 50 : 100,
-  cpsTotal: quick ? 500 : 2000,
-  cpsConcurrency: 4,
-  idleConnections: idleFlag >= 0 ? Number(args[idleFlag + 1]) : quick ? 500 : 5000,
-};
+const USAGE = `usage: node dist/bench/run.js [options]      (npm run bench -- [options])
+  --quick                 a shorter pass: fewer and shorter runs, 500 idle connections
+  --only SECTION[,...]    run only these sections: ${SECTIONS.join(', ')}
+  --services              also run the services section (Redis, PostgreSQL); off by default
+  --placement P           tcp section: only inProcess or only child (Toxiproxy is in child)
+  --idle N                idle connections to hold (default 2000)
+  --json                  print the results as JSON on stdout
+`;
 
-if (!Number.isInteger(settings.idleConnections) || settings.idleConnections < 1) {
-  process.stderr.write('usage: node dist/bench/run.js [--json] [--quick] [--idle N]  (N: idle connections, default 5000)\n');
+function fail(message: string): never {
+  process.stderr.write(`${message}\n${USAGE}`);
   process.exit(2);
 }
 
+function parseArgs(argv: string[]): { json: boolean; quick: boolean; sections: Set<Section>; placements: Placement[]; idle: number | undefined } {
+  let json = false; let quick = false; let services = false;
+  let only: Section[] | undefined; let placements = [...PLACEMENTS]; let idle: number | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const [flag, inline] = argv[i]!.split(/=(.*)/s, 2) as [string, string | undefined];
+    const value = (): string => inline ?? argv[++i] ?? fail(`${flag} needs a value`);
+    if (flag === '--json') json = true;
+    else if (flag === '--quick') quick = true;
+    else if (flag === '--services') services = true;
+    else if (flag === '--help' || flag === '-h') { process.stdout.write(USAGE); process.exit(0); }
+    else if (flag === '--only') {
+      only = value().split(',').map((s) => s.trim()).filter((s) => s !== '') as Section[];
+      const unknown = only.filter((s) => !SECTIONS.includes(s));
+      if (only.length === 0 || unknown.length > 0) fail(`--only: unknown section ${unknown.join(', ') || '(none)'}`);
+    } else if (flag === '--placement') {
+      const p = value() as Placement;
+      if (!PLACEMENTS.includes(p)) fail(`--placement: ${p} is neither inProcess nor child`);
+      placements = [p];
+    } else if (flag === '--idle') {
+      idle = Number(value());
+      if (!Number.isInteger(idle) || idle < 1) fail('--idle: N must be a positive integer');
+    } else fail(`unknown option ${argv[i]}`);
+  }
+  const sections = new Set<Section>(only ?? SECTIONS.filter((s) => s !== 'services' || services));
+  if (services) sections.add('services');
+  return { json, quick, sections, placements, idle };
+}
+
+const options = parseArgs(process.argv.slice(2));
+const { json, quick, sections } = options;
 const log = (line: string): void => { if (!json) process.stderr.write(`${line}\n`); };
 
-// Each idle connection holds two descriptors here (client + accepted) and two in the child.
+let idleConnections = options.idle ?? (quick ? 500 : 2000);
+// Each idle connection holds two descriptors here (client + accepted) and two in the proxy.
 // Node cannot raise its own limit (no setrlimit), so a low one shrinks the count, loudly.
 const fdLimit = openFileLimit();
 const fdRoom = Math.floor((fdLimit - 256) / 2);
-if (settings.idleConnections > fdRoom) {
-  log(`open-file limit is ${fdLimit} (ulimit -n); measuring ${fdRoom} idle connections instead of ${settings.idleConnections}.`);
+if (sections.has('idle') && idleConnections > fdRoom) {
+  log(`open-file limit is ${fdLimit} (ulimit -n); measuring ${fdRoom} idle connections instead of ${idleConnections}.`);
   log('Raise it with `ulimit -n 20000` before `npm run bench` for the full count.');
-  settings.idleConnections = fdRoom;
-}
-
-async function measureIdle(name: TargetName, count: number): Promise<IdleResult> {
-  const hold = await holdServer();
-  let child: ChildHost | undefined;
-  let clients: net.Socket[] = [];
-  try {
-    child = name === 'pipe' ? await spawnChild(['pipe', String(hold.port)]) : await spawnChild(['faultline']);
-    const port = name === 'pipe'
-      ? (child.hello.ports as number[])[0]!
-      : await faultlineProxy(String(child.hello.url), 'idle', hold.port, name === 'zero');
-    const settle = async (expected: number): Promise<void> => {
-      const deadline = Date.now() + 60_000;
-      while (hold.accepted() < expected) {
-        if (Date.now() > deadline) throw new Error(`idle: only ${hold.accepted()} of ${expected} connections reached the upstream`);
-        await sleep(20);
-      }
-      await sleep(300);
-    };
-    // Warm-up: the first connections pay for code paths and pools, not for being open.
-    const warm = await openIdle(port, 200, 100);
-    await settle(200);
-    for (const s of warm) s.destroy();
-    hold.dropAll();
-    await sleep(500);
-
-    await child.gc();
-    await sleep(200);
-    const heapBefore = await child.gc();
-    const rssBeforeKB = child.rssKB();
-    clients = await openIdle(port, count, 250);
-    await settle(200 + count);
-    await child.gc();
-    await sleep(200);
-    const heapAfter = await child.gc();
-    const rssAfterKB = child.rssKB();
-    return {
-      connections: count,
-      rssBeforeKB,
-      rssAfterKB,
-      kbPerConnection: (rssAfterKB - rssBeforeKB) / count,
-      heapKBPerConnection: (heapAfter - heapBefore) / 1024 / count,
-    };
-  } finally {
-    for (const s of clients) s.destroy();
-    hold.dropAll();
-    await child?.stop();
-    await hold.close();
-  }
-}
-
-/** Throughput, ping-pong and connection rate through each target, with the proxies placed as asked. */
-async function measurePlacement(placement: Placement): Promise<PlacementResults> {
-  const sink = await sinkServer();
-  const echo = await echoServer();
-  const { targets, close } = await buildTargets(placement, sink, echo);
-  const names = targets.map((t) => t.name);
-  const runs = Object.fromEntries(names.map((n) => [n, [] as number[]])) as Record<TargetName, number[]>;
-  const rtt = {} as Record<TargetName, RttResult>;
-  const cps = {} as Record<TargetName, number>;
-  try {
-    // A short unrecorded run each first, so no target pays for the JIT warming up.
-    for (const t of targets) await bulkThroughput(t.sinkPort, 200);
-    // Round-robin, so drift in machine load spreads over every target instead of one.
-    for (let run = 0; run < settings.throughputRuns; run++) {
-      for (const t of targets) {
-        const mbs = await bulkThroughput(t.sinkPort, settings.throughputMs);
-        runs[t.name].push(mbs);
-        log(`[${placement}] throughput ${t.name} run ${run + 1}: ${mbs.toFixed(0)} MB/s`);
-      }
-    }
-    // Ping-pong and connection rate also go round-robin, in blocks: scheduling on a shared
-    // machine has moods (a sleeping core wakes slower), and each target should see all of them.
-    const samples = Object.fromEntries(names.map((n) => [n, [] as number[]])) as Record<TargetName, number[]>;
-    const seconds = Object.fromEntries(names.map((n) => [n, 0])) as Record<TargetName, number>;
-    for (let block = 0; block < settings.blocks; block++) {
-      for (const t of targets) {
-        samples[t.name].push(...await pingPong(t.echoPort, settings.pingRounds / settings.blocks, settings.pingWarmup));
-      }
-    }
-    for (const t of targets) {
-      rtt[t.name] = summarise(samples[t.name]);
-      log(`[${placement}] ping-pong ${t.name}: p50 ${rtt[t.name].p50.toFixed(1)} µs, p99 ${rtt[t.name].p99.toFixed(1)} µs`);
-    }
-    for (const t of targets) await connectionRate(t.echoPort, 100, settings.cpsConcurrency);
-    for (let block = 0; block < settings.blocks; block++) {
-      for (const t of targets) {
-        seconds[t.name] += await connectionRate(t.echoPort, settings.cpsTotal / settings.blocks, settings.cpsConcurrency);
-      }
-    }
-    for (const t of targets) {
-      cps[t.name] = settings.cpsTotal / seconds[t.name];
-      log(`[${placement}] connections/s ${t.name}: ${cps[t.name].toFixed(0)}`);
-    }
-  } finally {
-    await close();
-    await sink.close();
-    await echo.close();
-  }
-  return {
-    throughput: Object.fromEntries(names.map((n) => [n, median(runs[n])])) as Record<TargetName, number>,
-    throughputRuns: runs,
-    rtt,
-    connectionsPerSecond: cps,
-  };
+  idleConnections = fdRoom;
 }
 
 async function main(): Promise<void> {
   const started = Date.now();
-  const inProcess = await measurePlacement('inProcess');
-  const child = await measurePlacement('child');
-  const idle: Results['idle'] = {};
-  for (const name of ['pipe', 'bare', 'zero'] as const) {
-    idle[name] = await measureIdle(name, settings.idleConnections);
-    log(`idle ${name}: ${idle[name]!.kbPerConnection.toFixed(2)} KB RSS per connection`);
+  const toxiproxy = findToxiproxy();
+  if (toxiproxy.missing !== undefined) log(`Toxiproxy: ${toxiproxy.missing}`);
+  const results: Omit<Results, 'environment'> = toxiproxy.missing === undefined ? {} : { toxiproxyMissing: toxiproxy.missing };
+  if (sections.has('tcp')) {
+    const settings = tcpSettings(quick);
+    for (const placement of options.placements) results[placement] = await measurePlacement(placement, settings, toxiproxy, log);
   }
-  const udp = await measureAllUdp(quick, log);
-  const events = await measureEvents(quick, log);
-  const accuracy = await measureAccuracy(quick, log);
+  if (sections.has('idle')) {
+    const names: IdleTarget[] = ['pipe', 'bare', 'zero', ...(toxiproxy.path === undefined ? [] : ['toxi', 'toxiZero'] as const)];
+    results.idle = {};
+    for (const name of names) {
+      const r = await measureIdle(name, idleConnections, toxiproxy);
+      results.idle[name] = r;
+      log(`idle ${name}: ${r.kbPerConnection.toFixed(2)} KB RSS per connection`);
+    }
+  }
+  if (sections.has('services')) results.services = await measureServices(quick, toxiproxy, log);
+  if (sections.has('udp')) results.udp = await measureAllUdp(quick, log);
+  if (sections.has('events')) results.events = await measureEvents(quick, log);
+  if (sections.has('accuracy')) results.accuracy = await measureAccuracy(quick, log);
 
-  const results: Results = {
+  const full: Results = {
     environment: {
       node: process.version,
       cpus: os.cpus().length,
       load: os.loadavg().map((l) => l.toFixed(2)).join(' '),
       'open files': fdLimit,
+      toxiproxy: toxiproxy.path ?? 'not found',
+      sections: [...sections].join(','),
       seconds: Math.round((Date.now() - started) / 1000),
     },
-    inProcess,
-    child,
-    idle,
-    udp,
-    events,
-    accuracy,
+    ...results,
   };
   if (json) {
-    const allRatios = { inProcess: ratios(inProcess, idle), child: ratios(child, idle) };
-    process.stdout.write(`${JSON.stringify({ settings, ...results, ratios: allRatios, checks: checks(results) }, null, 2)}\n`);
+    const settings = { quick, idleConnections, placements: options.placements, tcp: tcpSettings(quick) };
+    process.stdout.write(`${JSON.stringify({ settings, ...full, ratios: allRatios(full), checks: checks(full), skipped: skipped(full) }, null, 2)}\n`);
   } else {
-    process.stdout.write(`\n${formatText(results)}\n`);
+    process.stdout.write(`\n${formatText(full)}\n`);
   }
 }
 

@@ -34,19 +34,40 @@ function tracked(handler: (socket: net.Socket) => void): { server: net.Server; s
   return { server, sockets };
 }
 
-/** Discards everything; when the client half-closes, replies with the byte count (8 bytes). */
+/**
+ * Discards everything and replies with the byte count (8 bytes) when the stream ends: at the
+ * client's half-close, or at END_MARK, the one byte a bulk client sends after its data, which
+ * is all DATA_BYTE. Toxiproxy does not carry a half-close (it closes both sockets on the first
+ * FIN, dropping a reply still on its way), so a proxy-neutral end needs the mark; checking the
+ * last byte of each chunk finds it. The mark is not counted.
+ */
 export async function sinkServer(): Promise<Endpoint> {
   const { server, sockets } = tracked((socket) => {
     let bytes = 0;
-    socket.on('data', (data: Buffer) => { bytes += data.length; });
-    socket.on('end', () => {
-      const reply = Buffer.alloc(8);
-      reply.writeBigUInt64BE(BigInt(bytes));
-      socket.end(reply);
+    let replied = false;
+    const reply = (): void => {
+      if (replied) return;
+      replied = true;
+      const count = Buffer.alloc(8);
+      count.writeBigUInt64BE(BigInt(bytes));
+      socket.end(count);
+    };
+    socket.on('data', (data: Buffer) => {
+      if (data[data.length - 1] === END_MARK) {
+        bytes += data.length - 1;
+        reply();
+      } else {
+        bytes += data.length;
+      }
     });
+    socket.on('end', reply);
   });
   return { port: await listen(server), close: closer(server, sockets) };
 }
+
+/** What a bulk client sends (measure.ts pumpUntil), and the byte that follows the last of it. */
+export const DATA_BYTE = 0x61;
+export const END_MARK = 0x7a;
 
 /** Echoes every byte and half-closes when the client does. */
 export async function echoServer(): Promise<Endpoint> {
@@ -111,4 +132,16 @@ export async function delayProxy(upstreamPort: number, ms: number, host = '127.0
     up.on('end', () => setTimeout(() => client.end(), ms + 1));
   });
   return { port: await listen(server), close: closer(server, sockets) };
+}
+
+/**
+ * A loopback port that was free a moment ago, for programs that must be told their port (and
+ * cannot report one they chose): bind port 0, read it, close. Another process may take it in
+ * between, so callers retry on a failed start.
+ */
+export async function freePort(): Promise<number> {
+  const server = net.createServer();
+  const port = await listen(server);
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
 }

@@ -1,6 +1,8 @@
-// What the benchmark measures through: direct loopback, a bare pipe() proxy, and faultline
-// (bare, and with a zero-latency latency toxic on both streams), with the proxies either in
-// this process or in child processes (bench/child.ts), whose memory /proc reports.
+// What the benchmark measures through: direct loopback, a bare pipe() proxy, faultline (bare,
+// and with a zero-latency latency toxic on both streams) and, when its binary is there,
+// Toxiproxy set up alike (bench/toxiproxy.ts). The pipe() proxy and faultline run either in this
+// process or in child processes (bench/child.ts), whose memory /proc reports; Toxiproxy always
+// runs in its own process.
 
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -9,13 +11,15 @@ import { fileURLToPath } from 'node:url';
 import { createServer, type FaultlineServer } from '../src/index.js';
 import { pipeProxy, type Endpoint } from './servers.js';
 
-export type TargetName = 'direct' | 'pipe' | 'bare' | 'zero';
+export type TargetName = 'direct' | 'pipe' | 'bare' | 'zero' | 'toxi' | 'toxiZero';
 
 export const LABELS: Record<TargetName, string> = {
   direct: 'direct',
   pipe: 'pipe() proxy',
   bare: 'faultline bare',
   zero: 'faultline 0ms',
+  toxi: 'Toxiproxy bare',
+  toxiZero: 'Toxiproxy 0ms',
 };
 
 export interface Target {
@@ -24,7 +28,7 @@ export interface Target {
   echoPort: number;
 }
 
-/** Faultline's REST API, as a client would drive it. */
+/** Faultline's REST API (or Toxiproxy's: the same), as a client would drive it. */
 export async function api(base: string, method: string, path: string, body?: unknown): Promise<any> {
   const res = await fetch(base + path, {
     method,
@@ -37,10 +41,11 @@ export async function api(base: string, method: string, path: string, body?: unk
 }
 
 /**
- * Creates a proxy on 127.0.0.1:0 to `upstreamPort` and returns its bound port. With
- * `zeroLatency`, adds a latency toxic of 0 ms on each stream, so both directions run the chain.
+ * Creates a proxy on 127.0.0.1:0 to `upstreamPort` through the API at `base` (faultline or
+ * Toxiproxy) and returns its bound port. With `zeroLatency`, adds a latency toxic of 0 ms on
+ * each stream, so both directions run the chain.
  */
-export async function faultlineProxy(base: string, name: string, upstreamPort: number, zeroLatency: boolean): Promise<number> {
+export async function createProxy(base: string, name: string, upstreamPort: number, zeroLatency: boolean): Promise<number> {
   const proxy = await api(base, 'POST', '/proxies', { name, listen: '127.0.0.1:0', upstream: `127.0.0.1:${upstreamPort}` });
   if (zeroLatency) {
     for (const stream of ['upstream', 'downstream']) {
@@ -54,13 +59,17 @@ export async function faultlineProxy(base: string, name: string, upstreamPort: n
 export type Placement = 'inProcess' | 'child';
 
 /**
- * The four targets in front of one sink and one echo server. `inProcess` runs the proxies on
- * this event loop (as a test wrapping a service would); `child` runs them in one other process,
- * so a proxy has a core to itself and its cost is not diluted by the clients'. The pipe() proxy
- * and faultline share that process: on a small machine, which core a process lands on moves
- * round-trip times by 2-3x, and both must get the same luck.
+ * The targets in front of one sink and one echo server. `inProcess` runs the proxies on this
+ * event loop (as a test wrapping a service would); `child` runs them in one other process, so a
+ * proxy has a core to itself and its cost is not diluted by the clients'. The pipe() proxy and
+ * faultline share that process: on a small machine, which core a process lands on moves
+ * round-trip times by 2-3x, and both must get the same luck. With `toxiproxyUrl` (a running
+ * Toxiproxy, in a process of its own as the `child` placement's faultline is), its two targets
+ * are added.
  */
-export async function buildTargets(placement: Placement, sink: Endpoint, echo: Endpoint): Promise<{ targets: Target[]; close(): Promise<void> }> {
+export async function buildTargets(
+  placement: Placement, sink: Endpoint, echo: Endpoint, toxiproxyUrl?: string,
+): Promise<{ targets: Target[]; close(): Promise<void> }> {
   const closers: (() => Promise<void>)[] = [];
   let pipePorts: [number, number];
   let url: string;
@@ -83,15 +92,26 @@ export async function buildTargets(placement: Placement, sink: Endpoint, echo: E
     { name: 'pipe', sinkPort: pipePorts[0], echoPort: pipePorts[1] },
     {
       name: 'bare',
-      sinkPort: await faultlineProxy(url, 'bare_sink', sink.port, false),
-      echoPort: await faultlineProxy(url, 'bare_echo', echo.port, false),
+      sinkPort: await createProxy(url, 'bare_sink', sink.port, false),
+      echoPort: await createProxy(url, 'bare_echo', echo.port, false),
     },
     {
       name: 'zero',
-      sinkPort: await faultlineProxy(url, 'zero_sink', sink.port, true),
-      echoPort: await faultlineProxy(url, 'zero_echo', echo.port, true),
+      sinkPort: await createProxy(url, 'zero_sink', sink.port, true),
+      echoPort: await createProxy(url, 'zero_echo', echo.port, true),
     },
   ];
+  if (toxiproxyUrl !== undefined) {
+    targets.push({
+      name: 'toxi',
+      sinkPort: await createProxy(toxiproxyUrl, 'bare_sink', sink.port, false),
+      echoPort: await createProxy(toxiproxyUrl, 'bare_echo', echo.port, false),
+    }, {
+      name: 'toxiZero',
+      sinkPort: await createProxy(toxiproxyUrl, 'zero_sink', sink.port, true),
+      echoPort: await createProxy(toxiproxyUrl, 'zero_echo', echo.port, true),
+    });
+  }
   return {
     targets,
     async close() {
