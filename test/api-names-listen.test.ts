@@ -52,6 +52,7 @@ test('a listen that does not parse is a 400 naming the field, on create, populat
   const bad: Array<[string, RegExp]> = [
     ['127.0.0.1:-1', /invalid port/], ['abc', /missing port/], ['127.0.0.1:99999', /invalid port/],
     ['127.0.0.1', /missing port/], ['[::1:80', /missing '\]'/], ['a:b:c', /too many colons/], ['127.0.0.1:', /invalid port/],
+    ['\u0000:1', /invalid host/], ['a b:1', /invalid host/],
   ];
   const port = await s.proxy('p', echo.address);
   const before = (await s.api('GET', '/proxies/p')).json;

@@ -1,7 +1,8 @@
 // The HTTP front: route matching, body limits, Toxiproxy's guards and headers, and the single
 // error funnel. Handlers only throw; this file decides what goes on the wire.
 
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { customAlphabet } from 'nanoid';
 import { badBody, FaultlineError } from '../errors.js';
 import { isBrowser, TOKEN_HEADER, tokenMatches } from './browser-access.js';
@@ -62,10 +63,28 @@ export function createApiServer(api: ApiContext, onError: (err: unknown) => void
       }
     });
   });
+  // Requests Node's parser refuses (a header past its limit, a byte it does not allow, a
+  // request that timed out) never reach a route; they still get a JSON error saying why.
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => refuseMalformed(err, socket));
   server.requestTimeout = 30_000;
   server.headersTimeout = 15_000;
   server.keepAliveTimeout = 60_000;
   return server;
+}
+
+function refuseMalformed(err: NodeJS.ErrnoException, socket: Duplex): void {
+  if (err.code === 'ECONNRESET' || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const error = new FaultlineError(
+    err.code === 'HPE_HEADER_OVERFLOW' ? 'ERR_HEADERS_TOO_LARGE'
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'ERR_REQUEST_TIMEOUT' : 'ERR_MALFORMED_REQUEST',
+  );
+  const body = `${JSON.stringify({ error: error.message, status: error.status, code: error.code })}\n`;
+  socket.end(`HTTP/1.1 ${error.status} ${STATUS_CODES[error.status] ?? ''}\r\nContent-Type: application/json\r\n` +
+    `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  socket.once('finish', () => socket.destroy());
 }
 
 async function handle(api: ApiContext, options: ApiServerOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {

@@ -66,11 +66,14 @@ export function checkName(name: string, what: 'name' | 'toxic name' = 'name'): s
 /** A listen address that cannot even be parsed is bad input; one that parses but cannot be
  *  bound (in use, not local, unknown host) is Toxiproxy's 500, found when binding. */
 export function checkListen(listen: string): void {
+  let host: string;
   try {
-    parseHostPort(listen);
+    ({ host } = parseHostPort(listen));
   } catch (err) {
     throw badBody(`listen ${(err as Error).message}`);
   }
+  // No host name or address holds a space or a control character: no lookup could ever succeed.
+  if (/[\u0000-\u0020\u007f]/.test(host)) throw badBody(`listen address ${JSON.stringify(listen)}: invalid host`);
 }
 
 export function checkMaxConnections(value: number | undefined): number | undefined {

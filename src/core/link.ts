@@ -44,6 +44,11 @@ class SocketSink implements ChunkTarget {
 
   force(chunk: Chunk): void { void this.writeBuffer(chunk.data); }
 
+  /** Whatever was written has gone to the kernel: no buffer of ours is still referenced. */
+  flushed(): boolean {
+    return this.socket.writableLength === 0;
+  }
+
   finish(): void {
     if (!this.socket.destroyed && !this.socket.writableEnded) this.socket.end();
     this.onFinish();
@@ -88,13 +93,19 @@ export class Link {
     this.chain.teardown();
   }
 
-  private readonly onData = (data: Buffer): void => {
+  /** Returns whether the read's bytes are done with: written straight to the kernel, as on
+   *  the bare path they almost always are. A chunk in the chain keeps them. */
+  private readonly onData = (data: Buffer): boolean => {
     this.bytes += data.length;
     const first = this.chain.stages[0];
-    const wait = first === undefined
-      ? this.sink.writeBuffer(data)
-      : first.accept({ data, ts: performance.now() });
+    if (first === undefined) {
+      const wait = this.sink.writeBuffer(data);
+      if (wait !== undefined) this.hold(wait);
+      return this.sink.flushed();
+    }
+    const wait = first.accept({ data, ts: performance.now() });
     if (wait !== undefined) this.hold(wait);
+    return false;
   };
 
   private readonly onEnd = (): void => this.chain.end();

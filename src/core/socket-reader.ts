@@ -1,39 +1,73 @@
-// How proxied TCP sockets read. Every one reads into a single shared buffer through the socket's
-// `onread` option, and each read is copied out of it at once into a buffer of its exact size.
-// That skips the Readable machinery per read (push, 'data' listeners), lets one read take up to
-// 256 KB when the kernel holds that much (Node's default is 64 KB), and costs an idle socket no
-// buffer at all: one memcpy per read buys all three. Sharing is safe because a read's callback
-// runs to completion before any other socket's read lands in the buffer.
+// How proxied TCP sockets read: through the socket's `onread` option, which skips the Readable
+// machinery per read (push, 'data' listeners, a fresh 64 KB allocation each time).
+//
+// Small reads land in one buffer every socket shares and are copied out at once, so a socket
+// that is idle, or trades small messages, holds no buffer of its own. Once a read is large
+// (bulk transfer), the socket reads into a 64 KB buffer of its own with no copy at all: when
+// the data was handed to the kernel before the callback returns (the bare path, almost always),
+// the same buffer takes the next read; when something keeps it (a toxic's queue, a write the
+// kernel has not taken yet), that memory is theirs and the socket takes another from a pool.
+// Sharing is safe because the shared buffer is only ever read from inside its own callback.
 
 import net from 'node:net';
 
-const READ_BUFFER = Buffer.allocUnsafeSlow(256 * 1024);
+const OWN_SIZE = 64 * 1024;
+/** A read at least this large moves the socket to a buffer of its own. */
+const LARGE = 16 * 1024;
+/** A read this small moves it back to the shared one. */
+const SMALL = 4 * 1024;
+const SHARED = Buffer.allocUnsafeSlow(OWN_SIZE);
+const pool: Buffer[] = [];
+const POOL_MAX = 256;
+
+/** Receives a read; returns true when it is done with the bytes (they may be overwritten). */
+export type ReadHandler = (data: Buffer) => boolean;
 
 /** Where a socket's reads go. Until a handler is set, reads wait here in order. */
 export class ReadSlot {
-  private handler: ((data: Buffer) => void) | null = null;
+  private handler: ReadHandler | null = null;
   private early: Buffer[] = [];
+  private own: Buffer | null = null;
+  private next: Buffer = SHARED;
 
   /** Routes reads to `handler` from now on, after any that arrived before it. */
-  set(handler: (data: Buffer) => void): void {
+  set(handler: ReadHandler): void {
     this.handler = handler;
     const early = this.early;
     this.early = [];
     for (const data of early) handler(data);
   }
 
-  /** The socket's `onread` option. */
+  /** The socket's `onread` option. The callback returns true: keep reading (pausing is the
+   *  link's business, through socket.pause). */
   readonly options = {
-    buffer: READ_BUFFER,
-    // True: keep reading. Pausing is the link's business (socket.pause), not the read's.
+    buffer: (): Buffer => this.next,
     callback: (n: number, buf: Uint8Array): boolean => {
-      const data = Buffer.allocUnsafe(n);
-      data.set(buf.subarray(0, n));
-      if (this.handler !== null) this.handler(data);
-      else this.early.push(data);
+      if (buf === SHARED) {
+        const data = Buffer.allocUnsafe(n);
+        SHARED.copy(data, 0, 0, n);
+        this.deliver(data);
+        this.next = n >= LARGE ? (this.own ??= pool.pop() ?? Buffer.allocUnsafeSlow(OWN_SIZE)) : SHARED;
+        return true;
+      }
+      const own = this.own!;
+      if (!this.deliver(own.subarray(0, n))) this.own = null;
+      if (n <= SMALL) {
+        if (this.own !== null && pool.length < POOL_MAX) pool.push(this.own);
+        this.own = null;
+        this.next = SHARED;
+      } else {
+        this.next = this.own ??= pool.pop() ?? Buffer.allocUnsafeSlow(OWN_SIZE);
+      }
       return true;
     },
   };
+
+  private deliver(data: Buffer): boolean {
+    if (this.handler !== null) return this.handler(data);
+    this.early.push(data);
+    return false;
+  }
 }
 
 /**
@@ -49,4 +83,6 @@ export function adoptAccepted(accepted: net.Socket, slot: ReadSlot): net.Socket 
 }
 
 /** Reads are discarded: a socket being closed must keep reading, or its FIN becomes an RST. */
-export function discard(): void {}
+export function discard(): boolean {
+  return true;
+}
