@@ -17,6 +17,8 @@ const LARGE = 16 * 1024;
 /** A read this small moves it back to the shared one. */
 const SMALL = 4 * 1024;
 const SHARED = Buffer.allocUnsafeSlow(OWN_SIZE);
+/** A socket whose reads are kept (toxics on its path) reads along a larger slab. */
+const KEPT_SIZE = 1024 * 1024;
 const pool: Buffer[] = [];
 const POOL_MAX = 256;
 
@@ -51,14 +53,20 @@ export class ReadSlot {
         return true;
       }
       const own = this.own!;
-      if (!this.deliver(own.subarray(0, n))) this.own = null;
-      if (n <= SMALL) {
-        if (this.own !== null && pool.length < POOL_MAX) pool.push(this.own);
-        this.own = null;
-        this.next = SHARED;
-      } else {
-        this.next = this.own ??= pool.pop() ?? Buffer.allocUnsafeSlow(OWN_SIZE);
+      if (this.deliver(own.subarray(0, n))) {
+        if (n <= SMALL) {
+          if (pool.length < POOL_MAX) pool.push(own);
+          this.own = null;
+          this.next = SHARED;
+        }
+        return true;
       }
+      // Kept (a toxic's queue, a write not yet taken): the memory is the chunk's now. Further
+      // reads go into the rest of the same buffer while at least a large read's worth is left,
+      // so a kept buffer costs one allocation per few reads, not one per read.
+      const rest = own.subarray(n);
+      this.own = rest.length >= OWN_SIZE / 2 ? rest : null;
+      this.next = n <= SMALL ? SHARED : (this.own ??= Buffer.allocUnsafeSlow(KEPT_SIZE));
       return true;
     },
   };
