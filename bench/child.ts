@@ -22,6 +22,9 @@
 // bytes}; for each line "cpu", it answers process.cpuUsage() ({"user", "system"}: µs, every
 // thread); closing stdin stops it.
 
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { createServer } from '../src/index.js';
 import { FaultLimiter } from '../src/events/fault-limiter.js';
@@ -60,8 +63,11 @@ if (kind === 'events') {
   hello.off = off.url;
   hello.on = on.url;
 } else if (kind !== 'pipe' && kind !== 'delay') {
-  const server = await createServer({ port: 0, seed: 1 });
-  closers.push(() => server.close());
+  // As `faultline serve` runs: the event log in a file, whose page cache SQLite bounds. An
+  // in-memory log would grow the process by every event and count it against the proxy.
+  const dir = await mkdtemp(join(tmpdir(), 'faultline-bench-'));
+  const server = await createServer({ port: 0, seed: 1, db: join(dir, 'faultline.db') });
+  closers.push(async () => { await server.close(); await rm(dir, { recursive: true, force: true }); });
   hello.url = server.url;
 }
 

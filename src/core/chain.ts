@@ -24,7 +24,8 @@ export class Chain {
   /** The owner's source has ended; set through `end()`. */
   private inputEnded = false;
   private torn = false;
-  private changes: Promise<void> = Promise.resolve();
+  /** The last change queued; none until the first (most connections never see one). */
+  private changes: Promise<void> | null = null;
 
   constructor(readonly stream: Stream, readonly sink: ChunkTarget, private readonly host: ChainHost) {}
 
@@ -109,7 +110,7 @@ export class Chain {
   }
 
   private serial<T>(change: () => Promise<T>): Promise<T> {
-    const next = this.changes.then(change);
+    const next = (this.changes ?? Promise.resolve()).then(change);
     this.changes = next.then(() => undefined, () => undefined);
     return next;
   }

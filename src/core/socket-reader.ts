@@ -28,7 +28,7 @@ export type ReadHandler = (data: Buffer) => boolean;
 /** Where a socket's reads go. Until a handler is set, reads wait here in order. */
 export class ReadSlot {
   private handler: ReadHandler | null = null;
-  private early: Buffer[] = [];
+  private early: Buffer[] | null = null;
   private own: Buffer | null = null;
   private next: Buffer = SHARED;
 
@@ -36,8 +36,8 @@ export class ReadSlot {
   set(handler: ReadHandler): void {
     this.handler = handler;
     const early = this.early;
-    this.early = [];
-    for (const data of early) handler(data);
+    this.early = null;
+    for (const data of early ?? []) handler(data);
   }
 
   /** The socket's `onread` option. The callback returns true: keep reading (pausing is the
@@ -73,18 +73,35 @@ export class ReadSlot {
 
   private deliver(data: Buffer): boolean {
     if (this.handler !== null) return this.handler(data);
-    this.early.push(data);
+    (this.early ??= []).push(data);
     return false;
   }
 }
 
+/** Node's own slots for an `onread` socket, found by name on a socket it built. */
+const ONREAD_SLOTS = (() => {
+  const probe = Object.getOwnPropertySymbols(new net.Socket());
+  const find = (name: string) => probe.find((sym) => sym.description === name);
+  const [buffer, callback, gen] = [find('kBuffer'), find('kBufferCb'), find('kBufferGen')];
+  return buffer && callback && gen ? { buffer, callback, gen } : null;
+})();
+
 /**
- * A server-accepted socket, re-made around the same handle so it reads through `slot`: the
- * server cannot give its sockets an `onread`. Call it before the socket reads (the server pauses
- * on connect); the original object is left without a handle and is never used again.
+ * Gives a server-accepted socket the `onread` it could not be created with (the server takes no
+ * such option). Call it before the socket reads (the server pauses on connect). Node keeps the
+ * option in three symbols on the socket; where a Node version lacks them, the socket is re-made
+ * around the same handle instead, which costs a second socket object until it is collected.
  */
 export function adoptAccepted(accepted: net.Socket, slot: ReadSlot): net.Socket {
-  const handle = (accepted as unknown as { _handle: unknown })._handle;
+  const handle = (accepted as unknown as { _handle: { useUserBuffer?(buf: Uint8Array): void } | null })._handle;
+  if (ONREAD_SLOTS !== null && handle?.useUserBuffer !== undefined) {
+    const first = slot.options.buffer();
+    Object.assign(accepted, {
+      [ONREAD_SLOTS.buffer]: first, [ONREAD_SLOTS.callback]: slot.options.callback, [ONREAD_SLOTS.gen]: slot.options.buffer,
+    });
+    handle.useUserBuffer(first);
+    return accepted;
+  }
   (accepted as unknown as { _handle: unknown })._handle = null;
   // Paused, as the server's own socket was, until the connection is joined.
   return new net.Socket({ handle, allowHalfOpen: true, pauseOnCreate: true, onread: slot.options } as net.SocketConstructorOpts);

@@ -134,18 +134,18 @@ export class TcpProxy extends Proxy implements ConnectionOwner {
   private accept(accepted: net.Socket): void {
     const peer = formatHostPort(accepted.remoteAddress ?? '?', accepted.remotePort ?? 0);
     const id = nanoid(12);
-    accepted.on('error', () => {});
+    accepted.on('error', ignore);
     if (!this.admit(accepted, id, peer)) return;
     const reads = new ReadSlot();
     const client = adoptAccepted(accepted, reads);
     const pending: Pending = { id, seq: this.seq++, client, peer, reads };
-    client.on('error', () => {});
-    // Both descriptors go back when the client's socket closes: the upstream's closes with it.
-    client.once('close', () => proxiedFds.release(2));
+    if (client !== accepted) client.on('error', ignore);
     this.pending.add(client);
     client.once('close', () => {
+      // Both descriptors go back when the client's socket closes: the upstream's closes with it.
+      proxiedFds.release(2);
       this.pending.delete(client);
-      this.held = this.held.filter((p) => p !== pending);
+      if (this.held.length > 0) this.held = this.held.filter((p) => p !== pending);
     });
     // Accepted but not forwarded while fully partitioned, as a SYN would not reach the server.
     const by = this.holding(pending);
@@ -250,3 +250,5 @@ interface Pending {
   /** Set while a full partition holds it: since when, and by which toxics. */
   held?: { since: number; by: ToxicConfig[] };
 }
+
+function ignore(): void {}
