@@ -107,7 +107,10 @@ test('the timeout error names the faults that were seen instead', async () => {
 });
 
 test('a misspelt match field is refused rather than matching everything', async () => {
-  assert.throws(() => faultline.events.waitFor({ acton: 'reset' } as never), /unknown field "acton"/);
+  const err = await rejection(faultline.events.waitFor({ acton: 'reset' } as never));
+  assert.instance(err, TypeError);
+  assert.match(err.message, /unknown field "acton"; fields are proxy, toxic, type, stream, action, conn, detail, where/);
+  assert.throws(() => faultline.events.seen({ acton: 'reset' } as never), /unknown field "acton"/);
 });
 
 test('an aborted wait rejects with the signal\'s reason', async () => {

@@ -2,6 +2,8 @@
 // toxic type, with its attribute types, so a toxic added there cannot be missing from the
 // client. These tests fail if the two ever disagree, at compile time where types can tell.
 
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { TOXICS, TOXICS_BY_TYPE } from '../toxics/index.js';
@@ -34,6 +36,14 @@ test('one method per toxic type, named in camelCase', () => {
   assert.equal(new Map(Object.entries(names).map(([m, t]) => [t, m])), TOXIC_METHODS);
   const noClash: Same<Extract<ToxicMethodName, keyof BaseProxyHandle>, never> = true;
   assert.ok(noClash, 'no toxic method shadows a member of the proxy handle');
+});
+
+test("the README's Library section names every toxic method", () => {
+  const readme = readFileSync(fileURLToPath(new URL('../../README.md', import.meta.url)), 'utf8');
+  const library = readme.slice(readme.indexOf('\n## Library\n'), readme.indexOf('\n## Recipes\n'));
+  assert.ok(library.length > 100, 'README.md has a Library section followed by Recipes');
+  const missing = [...TOXIC_METHODS.values()].filter((m) => !new RegExp(`\`${m}[\`(]`).test(library));
+  assert.equal(missing, [], `toxic methods the Library section does not name: ${missing.join(', ')}`);
 });
 
 test('every method exists on a live proxy handle and adds a toxic of its type', async () => {

@@ -120,7 +120,12 @@ export class FaultEventStream {
    * and with a plain Error if the stream cannot be opened or closes meanwhile.
    */
   waitFor(match: FaultMatch, options: WaitForOptions = {}): Promise<FaultEvent> {
-    const test = matcher(match);
+    let test: (event: FaultEvent) => boolean;
+    try {
+      test = matcher(match);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     const since = options.since ?? 'reset';
     const timeout = options.timeout ?? DEFAULT_WAIT_MS;
     const from = since === 'now' ? this.end : since === 'reset' ? this.mark : this.base;
