@@ -77,9 +77,31 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-// Servers still running if this process ends without their close(): killed on the way out.
+// Servers still running if this process ends without their close() (a crash skips the
+// after-hooks): killed on the way out, and their directories removed.
 const running = new Set<ChildProcess>();
-process.on('exit', () => { for (const child of running) child.kill('SIGKILL'); });
+const dirs = new Set<string>();
+process.on('exit', () => {
+  for (const child of running) child.kill('SIGKILL');
+  for (const dir of dirs) {
+    try {
+      rmSync(dir, { recursive: true, force: true });
+    } catch {
+      // Exiting anyway: a directory a killed server still held is left to the OS's tmp cleaning.
+    }
+  }
+});
+
+function tempDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  dirs.add(dir);
+  return dir;
+}
+
+function removeDir(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+  dirs.delete(dir);
+}
 
 interface Started { child: ChildProcess; output: () => string }
 
@@ -148,7 +170,7 @@ function pingRedis(port: number): Promise<boolean> {
 }
 
 export async function startRedis(): Promise<Service> {
-  const dir = mkdtempSync(join(tmpdir(), 'faultline-redis-'));
+  const dir = tempDir('faultline-redis-');
   try {
     const { port, child } = await onFreePort(async (port) => {
       const args = [
@@ -163,11 +185,11 @@ export async function startRedis(): Promise<Service> {
       address: `127.0.0.1:${port}`,
       async close() {
         await stop(child, 'SIGTERM');
-        rmSync(dir, { recursive: true, force: true });
+        removeDir(dir);
       },
     };
   } catch (err) {
-    rmSync(dir, { recursive: true, force: true });
+    removeDir(dir);
     throw err;
   }
 }
@@ -177,7 +199,7 @@ export async function startPostgres(): Promise<Service & { user: string; databas
   const bin = postgresBin();
   const as = postgresUser();
   if (bin === null || as === 'missing') throw new Error(`cannot start postgres: ${(postgresAvailable() as { reason: string }).reason}`);
-  const dir = mkdtempSync(join(tmpdir(), 'faultline-pg-'));
+  const dir = tempDir('faultline-pg-');
   const data = join(dir, 'data');
   const owner = as === null ? {} : as;
   try {
@@ -210,11 +232,11 @@ export async function startPostgres(): Promise<Service & { user: string; databas
       async close() {
         // SIGINT is PostgreSQL's fast shutdown: clients are disconnected, not waited for.
         await stop(child, 'SIGINT');
-        rmSync(dir, { recursive: true, force: true });
+        removeDir(dir);
       },
     };
   } catch (err) {
-    rmSync(dir, { recursive: true, force: true });
+    removeDir(dir);
     throw err;
   }
 }
