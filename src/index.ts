@@ -14,7 +14,7 @@ export { startFaultline, connectFaultline } from './client/client.js';
 export type { FaultlineClient, ProxyOptions } from './client/client.js';
 export { FaultlineApiError } from './client/api.js';
 export { FaultEventTimeoutError } from './client/event-stream.js';
-export type { FaultEventStream, FaultMatch, WaitForOptions } from './client/event-stream.js';
+export type { FaultEvents, FaultMatch, WaitForOptions } from './client/event-stream.js';
 export type { ProxyHandle, BaseProxyHandle, ProxyChanges, ProxyJson, ToxicMethods } from './client/proxy-handle.js';
 export type { ToxicHandle, ToxicJson } from './client/toxic-handle.js';
 export type {

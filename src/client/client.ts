@@ -5,7 +5,7 @@
 import './dispose.js';
 import { nanoid } from 'nanoid';
 import { Api } from './api.js';
-import { FaultEventStream } from './event-stream.js';
+import { FaultEventStream, type FaultEvents } from './event-stream.js';
 import { BaseProxyHandle, type ProxyContext, type ProxyHandle, type ProxyJson } from './proxy-handle.js';
 import { createServer, VERSION, type FaultlineServer, type ServerOptions } from '../server.js';
 import type { Protocol } from '../toxic.js';
@@ -36,7 +36,7 @@ export interface FaultlineClient extends AsyncDisposable {
   /** The server `startFaultline` runs in this process; null for `connectFaultline`. */
   readonly server: FaultlineServer | null;
   /** Fault events from the server's live stream, and `waitFor`. */
-  readonly events: FaultEventStream;
+  readonly events: FaultEvents;
   /** Creates a proxy, replacing one of the same name. */
   proxy(options: ProxyOptions): Promise<ProxyHandle>;
   /** An existing proxy; a FaultlineApiError (404) if there is none. */

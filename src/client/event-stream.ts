@@ -53,12 +53,22 @@ export class FaultEventTimeoutError extends Error {
   }
 }
 
+/** What a test uses of the stream (`client.events`). */
+export interface FaultEvents {
+  /** True while the stream is open. */
+  readonly connected: boolean;
+  /** Opens the stream now (the client otherwise opens it before its first change). */
+  open(): Promise<void>;
+  waitFor(match: FaultMatch, options?: WaitForOptions): Promise<FaultEvent>;
+  seen(match?: FaultMatch, since?: WaitForOptions['since']): FaultEvent[];
+}
+
 interface Waiter {
   test: (event: FaultEvent) => boolean;
   settle: (result: { event: FaultEvent } | { error: Error }) => void;
 }
 
-export class FaultEventStream {
+export class FaultEventStream implements FaultEvents {
   private socket: WebSocket | null = null;
   private opening: Promise<void> | null = null;
   /** Set when opening before a change failed (a server without the stream, such as Toxiproxy):
