@@ -24,7 +24,7 @@ const EDGES: Edge[] = SOURCES.flatMap((from) =>
 const LEAVES = ['src/toxic.ts', 'src/errors.ts', 'src/random.ts'];
 /** Layers above the core and the toxics, by path prefix. */
 const API_LAYERS = ['src/api/', 'src/events/', 'src/store/', 'src/scenario/', 'src/sessions/'];
-const ABOVE_LAYERS = ['src/cli/', 'src/server.ts', 'src/index.ts'];
+const ABOVE_LAYERS = ['src/cli/', 'src/client/', 'src/server.ts', 'src/index.ts'];
 
 const under = (file: string, prefixes: readonly string[]) => prefixes.some((p) => file === p || file.startsWith(p));
 const fileOf = (to: Target) => (to.kind === 'file' ? to.path : null);
@@ -111,14 +111,28 @@ test('the core knows nothing of the API, events, store, CLI, HTTP, WebSockets or
 test('the API, events, store and scenario layers never import the CLI or the composition root', () => {
   expectNone(
     EDGES.filter((e) => under(e.from, API_LAYERS) && under(fileOf(e.to) ?? '', ABOVE_LAYERS)),
-    'src/api/, src/events/, src/store/, src/scenario/ and src/sessions/ may not import cli/, server.ts or index.ts',
+    'src/api/, src/events/, src/store/, src/scenario/ and src/sessions/ may not import cli/, client/, server.ts or index.ts',
   );
 });
 
-test("'ws' is imported only by the events layer and 'sqlite3' only by the store", () => {
+test('the client talks to a server only over its API: it imports the server to start one, the toxic registry, leaves and event types', () => {
+  const allowed = ['src/server.ts', 'src/toxic.ts', 'src/errors.ts', 'src/http-messages.ts', 'toxics/index.ts', 'src/events/bus.ts'];
+  const client = EDGES.filter((e) => e.from.startsWith('src/client/'));
+  assert.ok(client.length > 0, 'no imports found under src/client/');
   expectNone(
-    EDGES.filter((e) => e.to.kind === 'package' && e.to.name === 'ws' && !e.from.startsWith('src/events/')),
-    "only src/events/ may import 'ws'",
+    client.filter((e) => e.to.kind === 'file' && !e.to.path.startsWith('src/client/') && !allowed.includes(e.to.path)),
+    `src/client/ may import only itself and ${allowed.join(', ')}`,
+  );
+  expectNone(
+    EDGES.filter((e) => under(fileOf(e.to) ?? '', ['src/client/']) && !e.from.startsWith('src/client/') && e.from !== 'src/index.ts'),
+    'only src/index.ts imports src/client/',
+  );
+});
+
+test("'ws' is imported only by the events layer and the client's stream, and 'sqlite3' only by the store", () => {
+  expectNone(
+    EDGES.filter((e) => e.to.kind === 'package' && e.to.name === 'ws' && !e.from.startsWith('src/events/') && e.from !== 'src/client/event-stream.ts'),
+    "only src/events/ and src/client/event-stream.ts may import 'ws'",
   );
   expectNone(
     EDGES.filter((e) => e.to.kind === 'package' && e.to.name === 'sqlite3' && !e.from.startsWith('src/store/')),

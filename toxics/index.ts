@@ -20,25 +20,29 @@ import { slowOpen } from './slow-open.js';
 import { timeout } from './timeout.js';
 
 // The order Toxiproxy's README documents them in, so the catalog reads the same; then
-// faultline's own, in the order its issue lists them; noop last.
-export const TOXICS: readonly AnyToxicDefinition[] = [
+// faultline's own, in the order its issue lists them; noop last. Keyed by wire name, with each
+// definition's attribute types kept, so the library's client derives one typed method per toxic
+// from this table (test/client-registry.test.ts checks every key against its `type`).
+export const TOXICS_BY_TYPE = {
   latency,
   bandwidth,
-  slowClose,
+  slow_close: slowClose,
   timeout,
-  resetPeer,
+  reset_peer: resetPeer,
   slicer,
-  limitData,
-  packetLoss,
+  limit_data: limitData,
+  packet_loss: packetLoss,
   duplicate,
   reorder,
   corrupt,
-  halfOpen,
+  half_open: halfOpen,
   partition,
-  slowOpen,
-  limitTime,
+  slow_open: slowOpen,
+  limit_time: limitTime,
   noop,
-];
+} as const satisfies Record<string, AnyToxicDefinition>;
+
+export const TOXICS: readonly AnyToxicDefinition[] = Object.values(TOXICS_BY_TYPE);
 
 const BY_TYPE: ReadonlyMap<string, AnyToxicDefinition> = new Map(TOXICS.map((t) => [t.type, t]));
 
