@@ -10,9 +10,12 @@ import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { launch, openDashboard, screenshot, setupOnce, type Dashboard } from './_helpers/browser.js';
+import { browserTest, launch, openDashboard, screenshot, setupOnce, type Dashboard } from './_helpers/browser.js';
 import { cli } from './_helpers/cli.js';
 import { connect, echoServer, readBytes, startServer, type TestServer, type Upstream } from './_helpers/net.js';
+
+/** Skipped, and counted so, without Chromium. */
+const it = browserTest(test);
 
 let server: TestServer;
 let echo: Upstream;
@@ -22,7 +25,7 @@ let page: Page;
 let dir: string;
 let apiPort: number;
 
-const skipped = setupOnce(async () => {
+const setup = setupOnce(async () => {
   dir = await mkdtemp(join(tmpdir(), 'faultline-dash-sessions-'));
   echo = await echoServer();
   server = await startServer();
@@ -54,8 +57,8 @@ async function latencyThroughForm(name: string, latency: number, edit: boolean):
   await page.locator('#toxic-dialog').waitFor({ state: 'hidden' });
 }
 
-test('a session recorded from the page: summary, export, `faultline validate`, then `faultline run` replays it', async () => {
-  if (await skipped()) return;
+it('a session recorded from the page: summary, export, `faultline validate`, then `faultline run` replays it', async () => {
+  await setup();
   await page.fill('#session-name', 'checkout latency');
   await page.click('#session-start');
   await page.waitForSelector('#sessions-panel[data-recording="true"]');
@@ -136,8 +139,8 @@ test('a session recorded from the page: summary, export, `faultline validate`, t
   assert.equal(dash.problems, []);
 });
 
-test('scenario runs: an uploaded file starts, shows live, finishes, and its report opens', async () => {
-  if (await skipped()) return;
+it('scenario runs: an uploaded file starts, shows live, finishes, and its report opens', async () => {
+  await setup();
   const scenario = [
     'title: Dashboard run',
     'proxies:',
@@ -173,8 +176,8 @@ test('scenario runs: an uploaded file starts, shows live, finishes, and its repo
   assert.equal(dash.problems, []);
 });
 
-test('the stream drops when the server goes away; the page says so, reconnects, and starts from a fresh snapshot', async () => {
-  if (await skipped()) return;
+it('the stream drops when the server goes away; the page says so, reconnects, and starts from a fresh snapshot', async () => {
+  await setup();
   await page.waitForSelector('#proxies tbody tr[data-proxy="api"]');
   const port = Number(new URL(server.url).port);
   const token = server.token;

@@ -9,11 +9,11 @@ import type net from 'node:net';
 import type { Page } from 'playwright-core';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import {
-  RECORD_CHARTS, chartData, launch, luminance, openDashboard, parseRate, raisedPixels, screenshot, setupOnce, unlabelled,
-  type Dashboard,
-} from './_helpers/browser.js';
+import { browserTest, chartData, launch, luminance, openDashboard, parseRate, raisedPixels, RECORD_CHARTS, screenshot, setupOnce, type Dashboard, unlabelled } from './_helpers/browser.js';
 import { connect, echoServer, portOf, sleep, startServer, type TestServer, type Upstream } from './_helpers/net.js';
+
+/** Skipped, and counted so, without Chromium. */
+const it = browserTest(test);
 
 let server: TestServer;
 let echo: Upstream;
@@ -28,7 +28,7 @@ const ROW = '#proxies tbody tr[data-proxy="echo"]';
 const DELAYED = '#event-log .event-row[data-kind="fault:injected"][data-proxy="echo"][data-action="delayed"]';
 const newestId = () => page.getAttribute('#event-log .event-row[aria-posinset="1"]', 'data-id');
 
-const skipped = setupOnce(async () => {
+const setup = setupOnce(async () => {
   echo = await echoServer();
   server = await startServer();
   browser = await launch();
@@ -47,8 +47,8 @@ test.after(async () => {
   }
 });
 
-test('the page loads clean and a proxy is created through the UI', async () => {
-  if (await skipped()) return;
+it('the page loads clean and a proxy is created through the UI', async () => {
+  await setup();
   assert.equal(dash.problems, []);
   assert.is(await page.textContent('#conn-status'), 'connected');
   assert.is(await page.title(), 'faultline');
@@ -71,8 +71,8 @@ test('the page loads clean and a proxy is created through the UI', async () => {
   assert.equal(dash.problems, []);
 });
 
-test('the toxic form shows unit, default and range from GET /toxics; a bad value never reaches the server', async () => {
-  if (await skipped()) return;
+it('the toxic form shows unit, default and range from GET /toxics; a bad value never reaches the server', async () => {
+  await setup();
   const catalog = (await server.api('GET', '/toxics')).json as Array<{ type: string; attributes: Record<string, any> }>;
   const spec = catalog.find((d) => d.type === 'latency')!.attributes.latency;
   assert.is(spec.unit, 'ms');
@@ -111,8 +111,8 @@ test('the toxic form shows unit, default and range from GET /toxics; a bad value
   assert.equal(dash.problems, []);
 });
 
-test('traffic through the proxy: delayed events in the log, rates in the row, the charts move', async () => {
-  if (await skipped()) return;
+it('traffic through the proxy: delayed events in the log, rates in the row, the charts move', async () => {
+  await setup();
   const before = await chartData(page, 'throughput');
   assert.ok(before !== null, 'the throughput chart exists');
   assert.equal(before.max, [0, 0]);
@@ -160,8 +160,8 @@ test('traffic through the proxy: delayed events in the log, rates in the row, th
   assert.equal(dash.problems, []);
 });
 
-test('an event row opens its full detail and its live connection', async () => {
-  if (await skipped()) return;
+it('an event row opens its full detail and its live connection', async () => {
+  await setup();
   const clientAddress = `127.0.0.1:${client!.localPort}`;
   const conns = (await server.api('GET', '/connections')).json.proxies.find((p: any) => p.proxy === 'echo').connections;
   assert.is(conns.length, 1);
@@ -196,8 +196,8 @@ test('an event row opens its full detail and its live connection', async () => {
   assert.equal(dash.problems, []);
 });
 
-test('pause freezes the log while events keep coming; resume shows them', async () => {
-  if (await skipped()) return;
+it('pause freezes the log while events keep coming; resume shows them', async () => {
+  await setup();
   // Focus in the list, or a list scrolled down, holds the view still by design: leave it, scroll up.
   await page.focus('#log-pause');
   await page.$eval('#event-log', (el) => { el.scrollTop = 0; });
@@ -232,8 +232,8 @@ test('pause freezes the log while events keep coming; resume shows them', async 
   assert.equal(dash.problems, []);
 });
 
-test('keyboard and labels: Tab reaches "New proxy", Enter opens the form; every field labelled; dark scheme', async () => {
-  if (await skipped()) return;
+it('keyboard and labels: Tab reaches "New proxy", Enter opens the form; every field labelled; dark scheme', async () => {
+  await setup();
   const main = page;
   const fresh = await openDashboard(browser, server.url, { colorScheme: 'light' });
   page = fresh.page;
@@ -281,8 +281,8 @@ test('keyboard and labels: Tab reaches "New proxy", Enter opens the form; every 
   }
 });
 
-test('phone layout (390×844), light and dark: no sideways scrolling; screenshots', async () => {
-  if (await skipped()) return;
+it('phone layout (390×844), light and dark: no sideways scrolling; screenshots', async () => {
+  await setup();
   for (const colorScheme of ['light', 'dark'] as const) {
     const phone = await openDashboard(browser, server.url, { viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, colorScheme, isMobile: true, hasTouch: true });
     try {

@@ -9,8 +9,11 @@ import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { launch, openDashboard, setupOnce } from './_helpers/browser.js';
+import { browserTest, launch, openDashboard, setupOnce } from './_helpers/browser.js';
 import { echoServer, startServer, type TestServer, type Upstream } from './_helpers/net.js';
+
+/** Skipped, and counted so, without Chromium. */
+const it = browserTest(test);
 
 let server: TestServer;
 let echo: Upstream;
@@ -52,7 +55,7 @@ window.attack = async () => ({
 </script></body></html>`;
 }
 
-const skipped = setupOnce(async () => {
+const setup = setupOnce(async () => {
   echo = await echoServer();
   server = await startServer();
   await server.proxy('guarded', echo.address);
@@ -79,8 +82,8 @@ test.after(async () => {
 
 const state = async (s: TestServer) => JSON.stringify((await s.api('GET', '/proxies')).json);
 
-test('a page from another origin cannot mutate, read or subscribe, even holding the real token', async () => {
-  if (await skipped()) return;
+it('a page from another origin cannot mutate, read or subscribe, even holding the real token', async () => {
+  await setup();
   const before = await state(server);
   const context = await browser.newContext();
   try {
@@ -128,8 +131,8 @@ test('a page from another origin cannot mutate, read or subscribe, even holding 
   assert.equal((await server.api('GET', '/proxies/guarded/toxics')).json.map((t: any) => t.name), ['lat']);
 });
 
-test('the dashboard page itself, without the token, gets 403 and changes nothing; with it, it may', async () => {
-  if (await skipped()) return;
+it('the dashboard page itself, without the token, gets 403 and changes nothing; with it, it may', async () => {
+  await setup();
   const before = await state(server);
   const dash = await openDashboard(browser, server.url);
   try {
@@ -179,8 +182,8 @@ test('the dashboard page itself, without the token, gets 403 and changes nothing
   }
 });
 
-test('exec allowed beyond loopback: the page carries no token, and works once opened with #token=', async () => {
-  if (await skipped()) return;
+it('exec allowed beyond loopback: the page carries no token, and works once opened with #token=', async () => {
+  await setup();
   const token = 'brought-token-0123456789';
   // Bound to every interface, reached only over loopback.
   const wide = await startServer({ host: '0.0.0.0', token, allowExec: true });

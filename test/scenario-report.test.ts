@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { browserTest } from './_helpers/browser.js';
 import { buildReportJson, type RunRecord } from '../src/scenario/report.js';
 import { renderReportHtml } from '../src/scenario/report-html.js';
 import { cli } from './_helpers/cli.js';
@@ -158,11 +159,8 @@ test('buildReportJson: the record plus a per-probe summary', () => {
   assert.equal(held.summary.probes.map((p) => [p.probe, p.runs, p.failures]), [['health', 24, 0], ['db-up', 1, 0]]);
 });
 
-test('browser: headless Chromium renders the timeline and the verdict; screenshot artifact', async () => {
-  if (!existsSync(CHROMIUM)) {
-    console.log(`\n  NOTE: skipping the browser check: ${CHROMIUM} is missing (apt-get install chromium)\n`);
-    return;
-  }
+// Skipped, and counted so, without Chromium.
+browserTest(test)('browser: headless Chromium renders the timeline and the verdict; screenshot artifact', async () => {
   const { chromium } = await import('playwright-core');
   const dir = await mkdtemp(join(tmpdir(), 'faultline-report-'));
   const browser = await chromium.launch({

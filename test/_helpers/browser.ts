@@ -3,6 +3,7 @@
 // it. Screenshots go to artifacts/ (gitignored), which CI keeps.
 
 import { existsSync } from 'node:fs';
+import type { Test } from 'uvu';
 import { mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,25 +14,27 @@ export const CHROMIUM = '/usr/bin/chromium';
 export const ARTIFACTS = fileURLToPath(new URL('../../../artifacts/', import.meta.url));
 
 /** True when Chromium is missing; says so once per file, so a skipped run is visible. */
+/** Whether Chromium is absent; says so once, the first time a file asks. */
 export function chromiumMissing(): boolean {
   if (existsSync(CHROMIUM)) return false;
-  console.log(`\n  NOTE: skipping the dashboard browser tests: ${CHROMIUM} is missing (apt-get install chromium)\n`);
+  if (!warned) console.log(`\n  NOTE: skipping the browser tests: ${CHROMIUM} is missing (apt-get install chromium)\n`);
+  warned = true;
   return true;
+}
+let warned = false;
+
+/** `test`, or `test.skip` without Chromium, so uvu counts those tests as skipped, not passed. */
+export function browserTest(test: Test): Test | Test['skip'] {
+  return chromiumMissing() ? test.skip : test;
 }
 
 /**
- * A file's shared setup, for tests that each start with `if (await skipped()) return;`: true
- * when Chromium is missing; otherwise the setup runs once, on the first test that asks, and a
- * failure fails every test. Not test.before: uvu counts a suite whose before hook throws as passed.
+ * A file's shared setup, run once, on the first test that asks, so a failure fails every test
+ * (uvu counts a suite whose before hook throws as passed). Tests are skipped without Chromium.
  */
-export function setupOnce(setup: () => Promise<void>): () => Promise<boolean> {
-  const missing = chromiumMissing();
+export function setupOnce(setup: () => Promise<void>): () => Promise<void> {
   let done: Promise<void> | null = null;
-  return async () => {
-    if (missing) return true;
-    await (done ??= setup());
-    return false;
-  };
+  return () => (done ??= setup());
 }
 
 export async function launch(extraArgs: string[] = []): Promise<Browser> {
