@@ -5,7 +5,7 @@
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { lag, LagSampler } from './_helpers/lag.js';
+import { lag as fileLag, LagSampler } from './_helpers/lag.js';
 import { parse as parseYaml } from 'yaml';
 import { echoServer, sleep, startServer, type Upstream } from './_helpers/net.js';
 import { parseScenario } from '../src/scenario/parse.js';
@@ -72,7 +72,7 @@ test('a recorded session exports as a valid scenario that replays its actions at
     // The ttl counts from when the server took the request; the action's offset is when the
     // change was on disk and applied, a few ms later, so the exported `for` is what was left.
     const ttlFor = scenario!.timeline[2]!.forMs!;
-    assert.ok(ttlFor <= 600 && ttlFor >= 550 - lag.worst(), `the ttl step lasts ${ttlFor} ms of its 600`);
+    assert.ok(ttlFor <= 600 && ttlFor >= 550 - fileLag.worst(), `the ttl step lasts ${ttlFor} ms of its 600`);
     assert.equal(scenario!.timeline.map((st) => [st.action.kind, st.atMs, st.forMs]), [
       ['toxic', off(0), off(5) - off(0)],
       ['update_toxic', off(1), null],
