@@ -17,6 +17,7 @@ import { formatHostPort } from './core/address.js';
 import { Collection, type ProxyInput } from './core/collection.js';
 import { FaultlineError } from './errors.js';
 import { EventBus } from './events/bus.js';
+import { HttpProxy } from './http/http-proxy.js';
 import { busTotals, type BusTotals } from './events/bus-totals.js';
 import { liveStats } from './events/live-stats.js';
 import { createMetrics } from './events/metrics.js';
@@ -100,6 +101,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Faultli
   let persistence: Persistence | null = null;
   const collection = new Collection({
     reporter: events, random: new Random(seed), findToxic,
+    protocols: { http: (input, deps) => new HttpProxy(input.name, input.listen, input.upstream, deps) },
     ...(options.db !== false ? { journal: (changes) => persistence!.journal(changes) } : {}),
   });
   let totals: BusTotals | null = null;

@@ -6,6 +6,9 @@ import { bandwidth } from './bandwidth.js';
 import { corrupt } from './corrupt.js';
 import { duplicate } from './duplicate.js';
 import { halfOpen } from './half-open.js';
+import { httpAbort } from './http-abort.js';
+import { httpDelay } from './http-delay.js';
+import { httpReset } from './http-reset.js';
 import { latency } from './latency.js';
 import { limitData } from './limit-data.js';
 import { limitTime } from './limit-time.js';
@@ -20,7 +23,7 @@ import { slowOpen } from './slow-open.js';
 import { timeout } from './timeout.js';
 
 // The order Toxiproxy's README documents them in, so the catalog reads the same; then
-// faultline's own, in the order its issue lists them; noop last.
+// faultline's own, in the order their issues list them; noop last.
 export const TOXICS: readonly AnyToxicDefinition[] = [
   latency,
   bandwidth,
@@ -37,6 +40,9 @@ export const TOXICS: readonly AnyToxicDefinition[] = [
   partition,
   slowOpen,
   limitTime,
+  httpAbort,
+  httpDelay,
+  httpReset,
   noop,
 ];
 
