@@ -144,16 +144,18 @@ export async function createServer(options: ServerOptions = {}): Promise<Faultli
   }
   // Metrics and the live stats both report these sums: one listener keeps them for both.
   totals = busTotals(events);
+  const httpRoutes = () => collection.list().flatMap((p) => (p instanceof HttpProxy ? [{ proxy: p.name, routes: p.routes.snapshot() }] : []));
   metrics = createMetrics({
     bus: events,
     collection,
     totals,
+    httpRoutes,
     liveBytes: () => collection.list().map((p) => ({ proxy: p.name, ...p.liveBytes() })),
     storeStats: () => persistence?.stats() ?? { failures: 0, dropped: 0 },
   });
   const http = createApiServer(
     {
-      collection, toxics: TOXICS, version: VERSION, events: persistence?.eventLog ?? NO_EVENT_LOG, metrics, runs, sessions,
+      collection, toxics: TOXICS, version: VERSION, events: persistence?.eventLog ?? NO_EVENT_LOG, metrics, runs, sessions, httpRoutes,
       ...(options.scenariosDir !== undefined ? { scenariosDir: options.scenariosDir } : {}),
     },
     (err) => log(`error: API handler failed: ${err instanceof Error ? err.stack ?? err.message : String(err)}`),
