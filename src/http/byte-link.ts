@@ -102,6 +102,18 @@ export class SocketSource {
   private readonly onEnd = (): void => this.chain.end();
 }
 
+/** Hands a socket's reads to `take`, pausing the socket while a promise it returns is pending. */
+export function feed(socket: Socket, take: (data: Buffer) => void | Promise<void>): void {
+  let waits = 0;
+  socket.on('data', (data: Buffer) => {
+    const wait = take(data);
+    if (wait === undefined) return;
+    waits++;
+    socket.pause();
+    void wait.then(() => { if (--waits === 0 && !socket.destroyed) socket.resume(); });
+  });
+}
+
 /** Writes to a socket; a promise when it is full, settled once it drains (or closes). */
 export function writeSocket(socket: Socket, data: Buffer): void | Promise<void> {
   if (socket.destroyed || socket.writableEnded || socket.write(data)) return;

@@ -9,15 +9,16 @@ import { Exchange, pathOf } from './exchange.js';
 import { BodyScanner, FramingError, headerOf, readHead, requestBody, tokensOf, type BodyKind, type Head } from './h1-parse.js';
 import { elapsed, IDLE, MORE, OutputQueue, Pump, type H1Exchange, type Step } from './h1-output.js';
 import { H1Responses, type ResponseHost } from './h1-responses.js';
-import { isH2cUpgrade } from './h2c.js';
+import { isH2cUpgrade, MAX_UPGRADE_BODY } from './h2c.js';
 import { h1Abort, h1Response } from './responses.js';
-import { writeSocket } from './byte-link.js';
+import { feed, writeSocket } from './byte-link.js';
 import type { HttpConnection, ProtocolSession } from './connection.js';
 
 const EMPTY: Buffer = Buffer.alloc(0);
 
-/** Called for a request asking to upgrade to h2c; it takes the connection over. */
-export type H2cStart = (head: Head, headBytes: Buffer) => void;
+/** Called for a request asking to upgrade to h2c (its bytes: head, then body); it takes the
+ *  connection over. */
+export type H2cStart = (head: Head, bytes: Buffer, body: Buffer) => void;
 
 export class H1Session implements ProtocolSession, ResponseHost {
   readonly output: OutputQueue;
@@ -150,14 +151,20 @@ export class H1Session implements ProtocolSession, ResponseHost {
     } catch (err) {
       return this.malformed(err);
     }
+    const upgradeBody = bodyKind.kind === 'none' ? 0 : bodyKind.kind === 'length' && bodyKind.length <= MAX_UPGRADE_BODY ? bodyKind.length : -1;
+    if (this.h2c !== null && upgradeBody >= 0 && this.output.empty && isH2cUpgrade(head)) {
+      // The whole request first: the client sends nothing more until the 101.
+      const size = head.length + upgradeBody;
+      if (this.buf.length < size) return this.clientDone ? this.idle() : IDLE;
+      if (this.buf.length === size) {
+        this.state = 'stopped';
+        this.ended = true;
+        this.h2c(head, this.buf, this.buf.subarray(head.length));
+        return IDLE;
+      }
+    }
     const headBytes = this.buf.subarray(0, head.length);
     this.buf = this.buf.subarray(head.length);
-    if (this.h2c !== null && bodyKind.kind === 'none' && this.buf.length === 0 && this.output.empty && isH2cUpgrade(head)) {
-      this.state = 'stopped';
-      this.ended = true;
-      this.h2c(head, headBytes);
-      return IDLE;
-    }
     const contentType = headerOf(head, 'content-type') ?? '';
     const grpcType = /^application\/grpc/i.test(contentType) ? contentType : null;
     const ex = new Exchange({
@@ -249,13 +256,18 @@ export class H1Session implements ProtocolSession, ResponseHost {
     });
   }
 
-  /** The client broke HTTP: a 400 (431 for an oversized head) after the answers before it,
-   *  then the connection ends. */
+  /** The client broke HTTP: a 400 (431 for an oversized head), and the connection ends. With
+   *  exchanges still in flight (one may be a request cut off mid-body) it just ends, as a
+   *  server ends a connection whose requests it cannot parse. */
   private malformed(err: unknown): Step {
     if (!(err instanceof FramingError)) throw err;
     this.conn.rejected('client', err.message, { status: err.status });
     this.state = 'stopped';
     this.buf = EMPTY;
+    if (!this.output.empty) {
+      this.conn.close('malformed request');
+      return IDLE;
+    }
     const answer = h1Response(err.status, `faultline: malformed request: ${err.message}\n`, { close: true });
     const head: Head = { method: '', target: '', status: 0, minor: 1, headers: [], length: 0 };
     void this.output.push({
@@ -275,14 +287,7 @@ export class H1Session implements ProtocolSession, ResponseHost {
   private attach(socket: net.Socket): net.Socket {
     if (this.upstreamSocket !== null) return this.upstreamSocket;
     this.upstreamSocket = socket;
-    let waits = 0;
-    socket.on('data', (data: Buffer) => {
-      const wait = this.responses.fromUpstream(data);
-      if (wait === undefined) return;
-      waits++;
-      socket.pause();
-      void wait.then(() => { if (--waits === 0 && !this.ended) socket.resume(); });
-    });
+    feed(socket, (data) => this.responses.fromUpstream(data));
     socket.on('end', () => this.responses.upstreamEnded());
     socket.on('error', (err: NodeJS.ErrnoException) => {
       if (this.conn.closing) return;

@@ -40,6 +40,7 @@ export class H2Server {
 /** An h2c upgrade request, and how to go on as HTTP/1.1 if the upstream cannot do HTTP/2. */
 export interface H2Upgrade {
   head: Head;
+  body: Buffer;
   decline(early: Buffer): void;
 }
 
@@ -194,7 +195,7 @@ export class H2Session implements ProtocolSession, StreamHost {
     this.probing = false;
     if (this.destroyed) return;
     void this.conn.toClient(SWITCHING);
-    this.stream1 = upgradeFrames(upgrade.head);
+    this.stream1 = upgradeFrames(upgrade.head, upgrade.body);
     this.startServer();
     this.placeStream1();
   }

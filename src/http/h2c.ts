@@ -2,14 +2,20 @@
 // request becomes stream 1, already half-closed by the client. Node's HTTP/2 server has no
 // API for a session that starts with an upgraded stream, so the proxy gives it the stream the
 // way a client would have opened it: a HEADERS frame for stream 1 with END_STREAM, placed
-// right after the client's connection preface and first SETTINGS frame. The header block is
-// HPACK "literal without indexing" fields, which leave both dynamic tables untouched.
+// right after the client's connection preface and first SETTINGS frame, with the request's
+// body (if it had a small one) as DATA frames after it. The header block is HPACK "literal
+// without indexing" fields, which leave both dynamic tables untouched.
+
+/** The largest request body an upgrade carries into stream 1: HTTP/2's initial flow-control
+ *  window, which the injected DATA frames must not exceed. Larger ones are not upgraded. */
+export const MAX_UPGRADE_BODY = 65_535;
 
 import { headerOf, tokensOf, type Head } from './h1-parse.js';
 
 export const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 const FRAME_HEADER = 9;
 const MAX_FRAME = 16_384;
+const TYPE_DATA = 0x0;
 const TYPE_HEADERS = 0x1;
 const TYPE_CONTINUATION = 0x9;
 const FLAG_END_STREAM = 0x1;
@@ -53,8 +59,8 @@ export function isH2cUpgrade(head: Head): boolean {
     tokensOf(head, 'connection').includes('upgrade');
 }
 
-/** Stream 1's HEADERS (and CONTINUATION) frames for the upgraded request. */
-export function upgradeFrames(head: Head): Buffer {
+/** Stream 1's HEADERS (and CONTINUATION) frames for the upgraded request, then its body. */
+export function upgradeFrames(head: Head, body: Buffer): Buffer {
   const host = head.headers.find(([name]) => name === 'host')?.[1];
   let path = head.target;
   const scheme = path.indexOf('://');
@@ -72,8 +78,11 @@ export function upgradeFrames(head: Head): Buffer {
   for (let at = 0; at < block.length || frames.length === 0; at += MAX_FRAME) {
     const last = at + MAX_FRAME >= block.length;
     const type = frames.length === 0 ? TYPE_HEADERS : TYPE_CONTINUATION;
-    const flags = (type === TYPE_HEADERS ? FLAG_END_STREAM : 0) | (last ? FLAG_END_HEADERS : 0);
+    const flags = (type === TYPE_HEADERS && body.length === 0 ? FLAG_END_STREAM : 0) | (last ? FLAG_END_HEADERS : 0);
     frames.push(frame(type, flags, block.subarray(at, at + MAX_FRAME)));
+  }
+  for (let at = 0; at < body.length; at += MAX_FRAME) {
+    frames.push(frame(TYPE_DATA, at + MAX_FRAME >= body.length ? FLAG_END_STREAM : 0, body.subarray(at, at + MAX_FRAME)));
   }
   return Buffer.concat(frames);
 }

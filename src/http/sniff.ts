@@ -14,9 +14,10 @@ export function sniffer(h2: H2Server): (conn: HttpConnection) => ProtocolSession
     let seen = EMPTY;
     /** An HTTP/1.1 session that hands an h2c upgrade request to an HTTP/2 session, which
      *  gives it back (declined) when the upstream does not speak HTTP/2. */
-    const http1 = (): H1Session => new H1Session(conn, (head, headBytes) => {
+    const http1 = (): H1Session => new H1Session(conn, (head, headBytes, body) => {
       conn.session = new H2Session(conn, h2, {
         head,
+        body,
         decline: (early) => {
           conn.dropUpstream();
           const session = new H1Session(conn, null);
