@@ -18,6 +18,7 @@ import { Collection, type ProxyInput } from './core/collection.js';
 import { FaultlineError } from './errors.js';
 import { EventBus } from './events/bus.js';
 import { HttpProxy } from './http/http-proxy.js';
+import { DnsProxy } from './dns/dns-proxy.js';
 import { busTotals, type BusTotals } from './events/bus-totals.js';
 import { liveStats } from './events/live-stats.js';
 import { createMetrics } from './events/metrics.js';
@@ -101,7 +102,10 @@ export async function createServer(options: ServerOptions = {}): Promise<Faultli
   let persistence: Persistence | null = null;
   const collection = new Collection({
     reporter: events, random: new Random(seed), findToxic,
-    protocols: { http: (input, deps) => new HttpProxy(input.name, input.listen, input.upstream, deps) },
+    protocols: {
+      http: (input, deps) => new HttpProxy(input.name, input.listen, input.upstream, deps),
+      dns: (input, deps) => new DnsProxy(input.name, input.listen, input.upstream, deps),
+    },
     ...(options.db !== false ? { journal: (changes) => persistence!.journal(changes) } : {}),
   });
   let totals: BusTotals | null = null;

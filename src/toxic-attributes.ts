@@ -5,7 +5,9 @@
 // String attributes are user input that the data path evaluates on every request, so each
 // format is bounded: a length limit, and patterns (path globs, header regexes) compiled for
 // V8's linear-time engine, which cannot backtrack catastrophically whatever the pattern.
+// Lists (a DNS answer's addresses) are JSON arrays of strings, bounded in length too.
 
+import { isIP } from 'node:net';
 import v8 from 'node:v8';
 import { invalidAttribute } from './errors.js';
 import type { AnyToxicDefinition, Protocol } from './toxic.js';
@@ -13,15 +15,19 @@ import type { AnyToxicDefinition, Protocol } from './toxic.js';
 // Enables the `l` (linear) RegExp flag. It only adds an engine; no other behaviour changes.
 v8.setFlagsFromString('--enable-experimental-regexp-engine');
 
-export type AttributeValue = number | string | boolean;
+export type AttributeValue = number | string | boolean | readonly string[];
 export type Attributes = Record<string, AttributeValue>;
 
 /**
  * What a string attribute holds: free `text` (a response body), a path `glob` (`*` one
  * segment's characters, `**` any characters, `?` one character), a `header` match
- * (`name: regex`, or just `name` for presence) or comma-separated HTTP `methods`.
+ * (`name: regex`, or just `name` for presence), comma-separated HTTP `methods`, or a DNS
+ * `domain` pattern (a name, or `*.suffix` for the names below suffix).
  */
-export type StringFormat = 'text' | 'glob' | 'header' | 'methods';
+export type StringFormat = 'text' | 'glob' | 'header' | 'methods' | 'domain';
+
+/** What each item of a list attribute holds: an IPv4 or IPv6 address. */
+export type ListFormat = 'ip';
 
 /** Declares one attribute: validation, the `GET /toxics` catalog and defaults come from it.
  *  `protocols` narrows where the attribute means something below the toxic's own protocols;
@@ -32,6 +38,7 @@ export type AttributeSpec = { protocols?: readonly Protocol[] } & (
   | { kind: 'boolean'; default: boolean; description: string }
   | { kind: 'enum'; default: string; values: readonly string[]; description: string }
   | { kind: 'string'; default: string; format: StringFormat; maxLength: number; description: string }
+  | { kind: 'list'; default: readonly string[]; format: ListFormat; maxItems: number; description: string }
 );
 
 export function attributeError(field: string, reason: string): Error {
@@ -91,6 +98,8 @@ function checkValue(name: string, spec: AttributeSpec, value: unknown): Attribut
       }
       checkFormat(name, spec.format, value);
       return value;
+    case 'list':
+      return checkList(name, spec.maxItems, value);
     case 'integer':
     case 'number': {
       if (typeof value !== 'number' || !Number.isFinite(value)) {
@@ -118,6 +127,9 @@ function checkFormat(name: string, format: StringFormat, value: string): void {
     if (value === '') return;
     const bad = value.split(',').map((m) => m.trim()).find((m) => !TOKEN.test(m));
     if (bad !== undefined) throw attributeError(name, `must be HTTP methods separated by commas (GET,POST), got ${describe(bad)}`);
+  } else if (format === 'domain') {
+    const problem = domainPatternProblem(value);
+    if (problem !== null) throw attributeError(name, problem);
   } else if (format === 'glob') {
     compileGlob(value);
   } else {
@@ -127,6 +139,35 @@ function checkFormat(name: string, format: StringFormat, value: string): void {
       throw attributeError(name, (err as Error).message);
     }
   }
+}
+
+/** A JSON array of at most `max` IP addresses (a list's only format so far), each written as
+ *  Node parses it, so what is stored is what the data path will send. */
+function checkList(name: string, max: number, value: unknown): readonly string[] {
+  if (!Array.isArray(value)) throw attributeError(name, `must be a JSON array of IP addresses, got ${describe(value)}`);
+  if (value.length > max) throw attributeError(name, `must hold at most ${max} addresses, got ${value.length}`);
+  value.forEach((item: unknown, i) => {
+    if (typeof item !== 'string' || isIP(item) === 0) {
+      throw attributeError(name, `must hold IPv4 or IPv6 addresses, got ${describe(item)} at index ${i}`);
+    }
+  });
+  return [...value] as string[];
+}
+
+/** Why a DNS name pattern is not one ('' and `*.suffix` are), or null. Labels are letters,
+ *  digits, `-` and `_` (as in `_sip._tcp`), 1 to 63 of them, the name at most 253 long. */
+export function domainPatternProblem(pattern: string): string | null {
+  if (pattern === '') return null;
+  const name = pattern.endsWith('.') ? pattern.slice(0, -1) : pattern;
+  const labels = name.split('.');
+  const wild = labels[0] === '*';
+  if (wild && labels.length === 1) return 'must be a name or *.suffix; leave it empty to match any name';
+  if (name.length > 253) return `must be a DNS name of at most 253 characters, got ${name.length}`;
+  const bad = labels.slice(wild ? 1 : 0).find((l) => !/^[A-Za-z0-9_-]{1,63}$/.test(l));
+  if (bad !== undefined) {
+    return `must be a DNS name (labels of letters, digits, - and _ joined by dots), or *.suffix; got ${describe(pattern)} (bad label ${describe(bad)})`;
+  }
+  return null;
 }
 
 /** `name: regex` (or `name` alone: the header is present), for the data path to evaluate. */

@@ -8,23 +8,30 @@
 //
 // HTTP proxies also take request toxics, which decide per exchange instead of transforming
 // bytes: their contract is in toxic-request.ts, attributes in toxic-attributes.ts, and both
-// are re-exported here, so this stays the one file a toxic imports.
+// are re-exported here, so this stays the one file a toxic imports. DNS proxies take DNS
+// toxics, which decide per query (toxic-dns.ts), re-exported here too.
 
 import type { AttributeSpec, Attributes } from './toxic-attributes.js';
 import type { RequestToxicDefinition } from './toxic-request.js';
+import type { DnsToxicDefinition } from './toxic-dns.js';
 
 export {
   attributeError, compileGlob, compileHeaderMatch, defaultAttributes, linearRegex, parseAttributes,
   type AttributeSpec, type AttributeValue, type Attributes, type HeaderMatch, type StringFormat,
 } from './toxic-attributes.js';
 export {
+  defineDnsToxic, DNS_ERROR_RCODES, DNS_MATCH_ATTRIBUTES, DNS_QTYPES,
+  type DnsDecision, type DnsErrorRcode, type DnsMatchAttributes, type DnsQueryContext, type DnsToxicDefinition, type DnsTransport,
+} from './toxic-dns.js';
+export {
   defineRequestToxic, MATCH_ATTRIBUTES,
   type ExchangeContext, type ExchangeDecision, type MatchAttributes, type Phase, type RequestToxicDefinition, type ResetCode,
 } from './toxic-request.js';
 
 /** `http` proxies speak HTTP/1.1 and HTTP/2 over TCP: they take request toxics, and the byte
- *  stream (`tcp`) toxics too, which act on their connections beneath the HTTP layer. */
-export type Protocol = 'tcp' | 'udp' | 'http';
+ *  stream (`tcp`) toxics too, which act on their connections beneath the HTTP layer. `dns`
+ *  proxies answer DNS over UDP and TCP at one address and take only DNS toxics. */
+export type Protocol = 'tcp' | 'udp' | 'http' | 'dns';
 export type Stream = 'upstream' | 'downstream';
 
 /** What a toxic did to the data. One vocabulary for logs, metrics and the event stream. */
@@ -35,8 +42,13 @@ export type FaultAction =
   | 'aborted'
   // Not a toxic's: a proxy turned a client away (its max_connections, or the descriptor reserve).
   | 'refused'
-  // Not a toxic's: an HTTP proxy refused malformed HTTP from the client or the upstream.
-  | 'rejected';
+  // Not a toxic's: an HTTP proxy refused malformed HTTP from the client or the upstream (a DNS
+  // proxy, a malformed DNS message).
+  | 'rejected'
+  // A DNS answer the client got was not the upstream's as sent: other addresses, other TTLs.
+  | 'rewritten'
+  // A DNS answer over UDP carried the TC bit instead of its records.
+  | 'truncated';
 
 export type FaultDetail = Record<string, number | string | boolean>;
 
@@ -142,7 +154,7 @@ export interface ToxicDefinition<A extends Attributes = Attributes, S = undefine
 }
 
 /** Erases a definition's attribute types for registries that hold many toxics. */
-export type AnyToxicDefinition = ToxicDefinition<any, any> | RequestToxicDefinition<any>;
+export type AnyToxicDefinition = ToxicDefinition<any, any> | RequestToxicDefinition<any> | DnsToxicDefinition<any>;
 export type StreamToxicDefinition = ToxicDefinition<any, any>;
 
 export function defineToxic<A extends Attributes, S = undefined>(
@@ -153,6 +165,10 @@ export function defineToxic<A extends Attributes, S = undefined>(
 
 export function isRequestToxic(definition: AnyToxicDefinition): definition is RequestToxicDefinition<any> {
   return definition.kind === 'request';
+}
+
+export function isDnsToxic(definition: AnyToxicDefinition): definition is DnsToxicDefinition<any> {
+  return definition.kind === 'dns';
 }
 
 /** Whether a toxic may be added to a proxy of `protocol`: an http proxy's connections are

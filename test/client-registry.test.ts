@@ -31,7 +31,9 @@ test('one method per toxic type, named in camelCase', () => {
     latency: 'latency', bandwidth: 'bandwidth', slowClose: 'slow_close', timeout: 'timeout', resetPeer: 'reset_peer',
     slicer: 'slicer', limitData: 'limit_data', packetLoss: 'packet_loss', duplicate: 'duplicate', reorder: 'reorder',
     corrupt: 'corrupt', halfOpen: 'half_open', partition: 'partition', slowOpen: 'slow_open', limitTime: 'limit_time',
-    httpAbort: 'http_abort', httpDelay: 'http_delay', httpReset: 'http_reset', noop: 'noop',
+    httpAbort: 'http_abort', httpDelay: 'http_delay', httpReset: 'http_reset',
+    dnsError: 'dns_error', dnsDelay: 'dns_delay', dnsDrop: 'dns_drop', dnsTtl: 'dns_ttl', dnsAnswer: 'dns_answer', dnsTruncate: 'dns_truncate',
+    noop: 'noop',
   };
   assert.equal(new Map(Object.entries(names).map(([m, t]) => [t, m])), TOXIC_METHODS);
   const noClash: Same<Extract<ToxicMethodName, keyof BaseProxyHandle>, never> = true;

@@ -4,6 +4,12 @@
 import type { AnyToxicDefinition } from '../src/toxic.js';
 import { bandwidth } from './bandwidth.js';
 import { corrupt } from './corrupt.js';
+import { dnsAnswer } from './dns-answer.js';
+import { dnsDelay } from './dns-delay.js';
+import { dnsDrop } from './dns-drop.js';
+import { dnsError } from './dns-error.js';
+import { dnsTruncate } from './dns-truncate.js';
+import { dnsTtl } from './dns-ttl.js';
 import { duplicate } from './duplicate.js';
 import { halfOpen } from './half-open.js';
 import { httpAbort } from './http-abort.js';
@@ -45,6 +51,12 @@ export const TOXICS_BY_TYPE = {
   http_abort: httpAbort,
   http_delay: httpDelay,
   http_reset: httpReset,
+  dns_error: dnsError,
+  dns_delay: dnsDelay,
+  dns_drop: dnsDrop,
+  dns_ttl: dnsTtl,
+  dns_answer: dnsAnswer,
+  dns_truncate: dnsTruncate,
   noop,
 } as const satisfies Record<string, AnyToxicDefinition>;
 

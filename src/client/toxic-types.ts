@@ -3,7 +3,7 @@
 // its attribute types, and nothing here changes.
 
 import { TOXICS_BY_TYPE } from '../../toxics/index.js';
-import type { RequestToxicDefinition, Stream, ToxicDefinition } from '../toxic.js';
+import type { DnsToxicDefinition, RequestToxicDefinition, Stream, ToxicDefinition } from '../toxic.js';
 
 type Registry = typeof TOXICS_BY_TYPE;
 
@@ -21,7 +21,8 @@ export type ToxicMethodName = CamelCase<ToxicType>;
  *  keyless toxic (`half_open`, `noop`) has none. */
 export type ToxicAttributes<T extends ToxicType> =
   Registry[T] extends ToxicDefinition<infer A, any> ? (string extends keyof A ? Record<never, never> : A)
-    : Registry[T] extends RequestToxicDefinition<infer A> ? A : never;
+    : Registry[T] extends RequestToxicDefinition<infer A> ? A
+      : Registry[T] extends DnsToxicDefinition<infer A> ? A : never;
 
 /** What every toxic takes besides its attributes. */
 export interface ToxicCommon {
@@ -29,7 +30,8 @@ export interface ToxicCommon {
   name?: string;
   /** `downstream` (server to client, the default) or `upstream` (client to server). */
   stream?: Stream;
-  /** The chance, 0 to 1, that the toxic applies to a connection. Default 1. */
+  /** The chance, 0 to 1, that the toxic applies to a connection (to a request or a query, for
+   *  http and dns toxics). Default 1. */
   toxicity?: number;
   /** Milliseconds after which the toxic removes itself. */
   ttl?: number;
