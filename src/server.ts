@@ -17,6 +17,7 @@ import { formatHostPort } from './core/address.js';
 import { Collection, type ProxyInput } from './core/collection.js';
 import { FaultlineError } from './errors.js';
 import { EventBus } from './events/bus.js';
+import { HttpProxy } from './http/http-proxy.js';
 import { busTotals, type BusTotals } from './events/bus-totals.js';
 import { liveStats } from './events/live-stats.js';
 import { createMetrics } from './events/metrics.js';
@@ -100,6 +101,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Faultli
   let persistence: Persistence | null = null;
   const collection = new Collection({
     reporter: events, random: new Random(seed), findToxic,
+    protocols: { http: (input, deps) => new HttpProxy(input.name, input.listen, input.upstream, deps) },
     ...(options.db !== false ? { journal: (changes) => persistence!.journal(changes) } : {}),
   });
   let totals: BusTotals | null = null;
@@ -142,16 +144,18 @@ export async function createServer(options: ServerOptions = {}): Promise<Faultli
   }
   // Metrics and the live stats both report these sums: one listener keeps them for both.
   totals = busTotals(events);
+  const httpRoutes = () => collection.list().flatMap((p) => (p instanceof HttpProxy ? [{ proxy: p.name, routes: p.routes.snapshot() }] : []));
   metrics = createMetrics({
     bus: events,
     collection,
     totals,
+    httpRoutes,
     liveBytes: () => collection.list().map((p) => ({ proxy: p.name, ...p.liveBytes() })),
     storeStats: () => persistence?.stats() ?? { failures: 0, dropped: 0 },
   });
   const http = createApiServer(
     {
-      collection, toxics: TOXICS, version: VERSION, events: persistence?.eventLog ?? NO_EVENT_LOG, metrics, runs, sessions,
+      collection, toxics: TOXICS, version: VERSION, events: persistence?.eventLog ?? NO_EVENT_LOG, metrics, runs, sessions, httpRoutes,
       ...(options.scenariosDir !== undefined ? { scenariosDir: options.scenariosDir } : {}),
     },
     (err) => log(`error: API handler failed: ${err instanceof Error ? err.stack ?? err.message : String(err)}`),

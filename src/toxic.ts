@@ -5,18 +5,38 @@
 // core owns everything around the body: the toxicity roll, the head of the chain, live
 // add/update/remove without losing or reordering a byte, end of stream and half-close, and
 // framing. A toxic only turns input chunks into output chunks, in its own time.
+//
+// HTTP proxies also take request toxics, which decide per exchange instead of transforming
+// bytes: their contract is in toxic-request.ts, attributes in toxic-attributes.ts, and both
+// are re-exported here, so this stays the one file a toxic imports.
 
-import { invalidAttribute } from './errors.js';
+import type { AttributeSpec, Attributes } from './toxic-attributes.js';
+import type { RequestToxicDefinition } from './toxic-request.js';
 
-export type Protocol = 'tcp' | 'udp';
+export {
+  attributeError, compileGlob, compileHeaderMatch, defaultAttributes, linearRegex, parseAttributes,
+  type AttributeSpec, type AttributeValue, type Attributes, type HeaderMatch, type StringFormat,
+} from './toxic-attributes.js';
+export {
+  defineRequestToxic, MATCH_ATTRIBUTES,
+  type ExchangeContext, type ExchangeDecision, type MatchAttributes, type Phase, type RequestToxicDefinition, type ResetCode,
+} from './toxic-request.js';
+
+/** `http` proxies speak HTTP/1.1 and HTTP/2 over TCP: they take request toxics, and the byte
+ *  stream (`tcp`) toxics too, which act on their connections beneath the HTTP layer. */
+export type Protocol = 'tcp' | 'udp' | 'http';
 export type Stream = 'upstream' | 'downstream';
 
 /** What a toxic did to the data. One vocabulary for logs, metrics and the event stream. */
 export type FaultAction =
   | 'delayed' | 'dropped' | 'duplicated' | 'reordered' | 'corrupted'
   | 'reset' | 'closed' | 'held' | 'released' | 'sliced'
+  // An HTTP exchange answered with an error in place of the server.
+  | 'aborted'
   // Not a toxic's: a proxy turned a client away (its max_connections, or the descriptor reserve).
-  | 'refused';
+  | 'refused'
+  // Not a toxic's: an HTTP proxy refused malformed HTTP from the client or the upstream.
+  | 'rejected';
 
 export type FaultDetail = Record<string, number | string | boolean>;
 
@@ -30,19 +50,6 @@ export interface Chunk {
   data: Buffer;
   ts: number;
 }
-
-export type AttributeValue = number | string | boolean;
-export type Attributes = Record<string, AttributeValue>;
-
-/** Declares one attribute: validation, the `GET /toxics` catalog and defaults come from it.
- *  `protocols` narrows where the attribute means something below the toxic's own protocols;
- *  on other proxies it is neither stored nor shown, so TCP clients see Toxiproxy's exact JSON. */
-export type AttributeSpec = { protocols?: readonly Protocol[] } & (
-  | { kind: 'integer'; default: number; unit: string; min?: number; max?: number; description: string }
-  | { kind: 'number'; default: number; unit: string; min?: number; max?: number; description: string }
-  | { kind: 'boolean'; default: boolean; description: string }
-  | { kind: 'enum'; default: string; values: readonly string[]; description: string }
-);
 
 /** setTimeout's ceiling (about 24.8 days); longer durations would fire at once. */
 export const MAX_MS = 2_147_483_647;
@@ -104,6 +111,8 @@ export interface Stage<A extends Attributes = Attributes, S = undefined> {
 }
 
 export interface ToxicDefinition<A extends Attributes = Attributes, S = undefined> {
+  /** A byte-stream toxic; request toxics say `request`. */
+  readonly kind?: 'stream';
   /** The wire name, spelled as Toxiproxy spells it. */
   readonly type: string;
   readonly description: string;
@@ -133,7 +142,8 @@ export interface ToxicDefinition<A extends Attributes = Attributes, S = undefine
 }
 
 /** Erases a definition's attribute types for registries that hold many toxics. */
-export type AnyToxicDefinition = ToxicDefinition<any, any>;
+export type AnyToxicDefinition = ToxicDefinition<any, any> | RequestToxicDefinition<any>;
+export type StreamToxicDefinition = ToxicDefinition<any, any>;
 
 export function defineToxic<A extends Attributes, S = undefined>(
   definition: ToxicDefinition<A, S>,
@@ -141,75 +151,18 @@ export function defineToxic<A extends Attributes, S = undefined>(
   return definition;
 }
 
-export function attributeError(field: string, reason: string): Error {
-  return invalidAttribute(field, reason);
+export function isRequestToxic(definition: AnyToxicDefinition): definition is RequestToxicDefinition<any> {
+  return definition.kind === 'request';
 }
 
-/** The attributes a toxic has on a proxy of `protocol` (all of them when it is not given). */
-function specsFor(definition: AnyToxicDefinition, protocol?: Protocol): [string, AttributeSpec][] {
-  const all = Object.entries(definition.attributes) as [string, AttributeSpec][];
-  return protocol === undefined ? all : all.filter(([, spec]) => spec.protocols?.includes(protocol) ?? true);
+/** Whether a toxic may be added to a proxy of `protocol`: an http proxy's connections are
+ *  TCP byte streams too, so it takes the toxics that declare tcp besides its own. */
+export function toxicApplies(definition: AnyToxicDefinition, protocol: Protocol): boolean {
+  return definition.protocols.includes(protocol) || (protocol === 'http' && definition.protocols.includes('tcp'));
 }
 
-export function defaultAttributes(definition: AnyToxicDefinition, protocol?: Protocol): Attributes {
-  const out: Attributes = {};
-  for (const [name, spec] of specsFor(definition, protocol)) out[name] = spec.default;
-  return out;
-}
-
-/**
- * Validates API input against a definition, merged over `base` (the defaults on create, the
- * current values on update). Absent and null keys keep `base`; unknown keys are ignored, as
- * Toxiproxy ignores them, and so are attributes that mean nothing on a proxy of `protocol`
- * (bandwidth's `queue` on TCP), which are then neither kept nor shown. Throws an error that
- * names the bad field.
- */
-export function parseAttributes(definition: AnyToxicDefinition, input: unknown, base?: Attributes, protocol?: Protocol): Attributes {
-  const out: Attributes = { ...(base ?? defaultAttributes(definition, protocol)) };
-  if (input !== undefined && input !== null) {
-    if (typeof input !== 'object' || Array.isArray(input)) {
-      throw attributeError('attributes', 'must be a JSON object');
-    }
-    const given = input as Record<string, unknown>;
-    for (const [name, spec] of specsFor(definition, protocol)) {
-      const value = given[name];
-      if (value === undefined || value === null) continue;
-      out[name] = checkValue(name, spec, value);
-    }
-  }
-  definition.validate?.(out);
-  return out;
-}
-
-function checkValue(name: string, spec: AttributeSpec, value: unknown): AttributeValue {
-  switch (spec.kind) {
-    case 'boolean':
-      if (typeof value !== 'boolean') throw attributeError(name, `must be a boolean, got ${describe(value)}`);
-      return value;
-    case 'enum':
-      if (typeof value !== 'string' || !spec.values.includes(value)) {
-        throw attributeError(name, `must be one of ${spec.values.join(', ')}, got ${describe(value)}`);
-      }
-      return value;
-    case 'integer':
-    case 'number': {
-      if (typeof value !== 'number' || !Number.isFinite(value)) {
-        throw attributeError(name, `must be a number, got ${describe(value)}`);
-      }
-      if (spec.kind === 'integer' && !Number.isInteger(value)) {
-        throw attributeError(name, `must be an integer, got ${value}`);
-      }
-      const min = spec.min ?? 0;
-      const max = spec.max ?? (spec.kind === 'integer' ? Number.MAX_SAFE_INTEGER : Infinity);
-      if (value < min) throw attributeError(name, `must be at least ${min}, got ${value}`);
-      if (value > max) throw attributeError(name, `must be at most ${max}, got ${value}`);
-      return value;
-    }
-  }
-}
-
-function describe(value: unknown): string {
-  if (typeof value === 'string') return `string ${JSON.stringify(value.length > 40 ? value.slice(0, 40) + '…' : value)}`;
-  if (Array.isArray(value)) return 'array';
-  return typeof value === 'object' ? 'object' : `${typeof value} ${String(value)}`;
+/** The protocol whose attributes a toxic has on a proxy of `protocol`: a byte-stream toxic on
+ *  an http proxy has its TCP attributes. */
+export function attributeProtocol(definition: AnyToxicDefinition, protocol: Protocol): Protocol {
+  return protocol === 'http' && !isRequestToxic(definition) ? 'tcp' : protocol;
 }

@@ -33,7 +33,7 @@ const GENERATORS: Record<string, (rng: Rng, world: World) => FuzzRequest> = {
 };
 
 // Routes that take no input: a browser or a wrong method is all there is to send them.
-const NO_INPUT = ['POST /reset', 'GET /proxies', 'GET /version', 'GET /toxics', 'GET /connections', 'GET /metrics',
+const NO_INPUT = ['POST /reset', 'GET /proxies', 'GET /version', 'GET /toxics', 'GET /connections', 'GET /routes', 'GET /metrics',
   'GET /scenarios/runs', 'GET /sessions', 'GET /scenarios/files'];
 
 // Shares of the plan; the body-taking routes get the most.

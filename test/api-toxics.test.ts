@@ -199,22 +199,30 @@ const NEW_TYPES: Record<string, string[]> = {
   limit_time: ['duration'],
 };
 
+/** Issue 13's request toxics: their own attributes, then the match attributes all share. */
+const HTTP_TYPES: Record<string, string[]> = {
+  http_abort: ['status', 'body', 'when', 'grpc_status', 'method', 'path', 'header', 'first'],
+  http_delay: ['latency', 'jitter', 'when', 'method', 'path', 'header', 'first'],
+  http_reset: ['when', 'code', 'method', 'path', 'header', 'first'],
+};
+
 test('GET /toxics: a catalog of every type with attribute units, defaults, descriptions and protocols', () => withServer(async (server) => {
   const res = await server.api('GET', '/toxics');
   assert.is(res.status, 200);
   const catalog = res.json as any[];
-  // Exactly the registry, in its order: the 8 Toxiproxy types plus the 8 new ones.
+  // Exactly the registry, in its order: the 8 Toxiproxy types, the 8 of issue 3, the 3 HTTP ones.
   assert.equal(catalog.map((c) => c.type), TOXICS.map((d) => d.type));
-  assert.equal(catalog.map((c) => c.type).sort(), [...Object.keys(TYPES), ...Object.keys(NEW_TYPES)].sort());
-  assert.is(catalog.length, 16);
+  assert.equal(catalog.map((c) => c.type).sort(), [...Object.keys(TYPES), ...Object.keys(NEW_TYPES), ...Object.keys(HTTP_TYPES)].sort());
+  assert.is(catalog.length, 19);
   for (const entry of catalog) {
     const def = TOXICS.find((d) => d.type === entry.type)!;
     assert.equal(Object.keys(entry.attributes), Object.keys(def.attributes), `${entry.type}: the definition's attributes, in order`);
-    // Every attribute Toxiproxy (TYPES) or issue 3 (NEW_TYPES) specifies, in that order.
-    const specified = TYPES[entry.type] ?? NEW_TYPES[entry.type] ?? [];
+    // Every attribute Toxiproxy (TYPES), issue 3 (NEW_TYPES) or issue 13 (HTTP_TYPES) specifies, in that order.
+    const specified = TYPES[entry.type] ?? NEW_TYPES[entry.type] ?? HTTP_TYPES[entry.type] ?? [];
     assert.equal(Object.keys(entry.attributes).filter((a) => specified.includes(a)), specified, entry.type);
-    assert.ok(Array.isArray(entry.protocols) && entry.protocols.includes('tcp'), `${entry.type} protocols`);
-    assert.ok(entry.protocols.every((p: string) => p === 'tcp' || p === 'udp'), `${entry.type} protocols`);
+    if (entry.type in HTTP_TYPES) assert.equal(entry.protocols, ['http'], `${entry.type} protocols`);
+    else assert.ok(Array.isArray(entry.protocols) && entry.protocols.includes('tcp'), `${entry.type} protocols`);
+    assert.ok(entry.protocols.every((p: string) => p === 'tcp' || p === 'udp' || p === 'http'), `${entry.type} protocols`);
     assert.type(entry.description, 'string');
     assert.ok(entry.description.length > 0, `${entry.type} description`);
     for (const [name, spec] of Object.entries<any>(entry.attributes)) {
@@ -224,6 +232,10 @@ test('GET /toxics: a catalog of every type with attribute units, defaults, descr
         assert.type(spec.default, 'boolean', `${what}.default`);
       } else if (spec.kind === 'enum') {
         assert.ok(Array.isArray(spec.values) && spec.values.includes(spec.default), `${what} enum default in values`);
+      } else if (spec.kind === 'string') {
+        assert.type(spec.default, 'string', `${what}.default`);
+        assert.ok(['text', 'glob', 'header', 'methods'].includes(spec.format), `${what}.format ${spec.format}`);
+        assert.ok(Number.isInteger(spec.maxLength) && spec.maxLength > 0, `${what}.maxLength`);
       } else {
         assert.ok(spec.kind === 'integer' || spec.kind === 'number', `${what}.kind ${spec.kind}`);
         assert.type(spec.unit, 'string', `${what}.unit`);

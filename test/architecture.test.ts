@@ -21,7 +21,7 @@ const TEXT = new Map(SOURCES.map((f) => [f, readSource(f)]));
 const EDGES: Edge[] = SOURCES.flatMap((from) =>
   importsOf(TEXT.get(from)!).map(({ spec, line }) => ({ from, line, spec, to: resolveImport(from, spec) })));
 
-const LEAVES = ['src/toxic.ts', 'src/errors.ts', 'src/random.ts'];
+const LEAVES = ['src/toxic.ts', 'src/toxic-attributes.ts', 'src/toxic-request.ts', 'src/errors.ts', 'src/random.ts'];
 /** Layers above the core and the toxics, by path prefix. */
 const API_LAYERS = ['src/api/', 'src/events/', 'src/store/', 'src/scenario/', 'src/sessions/'];
 const ABOVE_LAYERS = ['src/cli/', 'src/client/', 'src/server.ts', 'src/index.ts'];
@@ -98,13 +98,34 @@ test('the core knows nothing of the API, events, store, CLI, HTTP, WebSockets or
   const core = EDGES.filter((e) => e.from.startsWith('src/core/'));
   assert.ok(core.length > 0, 'no imports found under src/core/');
   expectNone(
-    core.filter((e) => under(fileOf(e.to) ?? '', [...API_LAYERS, ...ABOVE_LAYERS])),
-    'src/core/ may not import api/, events/, store/, scenario/, sessions/, cli/, server.ts or index.ts',
+    core.filter((e) => under(fileOf(e.to) ?? '', [...API_LAYERS, ...ABOVE_LAYERS, 'src/http/'])),
+    'src/core/ may not import http/, api/, events/, store/, scenario/, sessions/, cli/, server.ts or index.ts',
   );
   const forbidden = ['ws', 'sqlite3', 'node:http', 'node:https', 'node:http2'];
   expectNone(
     core.filter((e) => e.to.kind !== 'file' && forbidden.includes(e.to.name)),
     `src/core/ may not import ${forbidden.join(', ')}`,
+  );
+});
+
+test('src/http/ is a protocol beside the core: it builds on the core and the toxic contract, and only the composition root knows it', () => {
+  const http = EDGES.filter((e) => e.from.startsWith('src/http/'));
+  assert.ok(http.length > 0, 'no imports found under src/http/');
+  expectNone(
+    http.filter((e) => under(fileOf(e.to) ?? '', [...API_LAYERS, ...ABOVE_LAYERS])),
+    'src/http/ may not import api/, events/, store/, scenario/, sessions/, cli/, server.ts or index.ts',
+  );
+  expectNone(
+    http.filter((e) => e.to.kind === 'package' && !['nanoid'].includes(e.to.name)),
+    'src/http/ uses node: built-ins (node:http2 for HTTP/2) and no other package but nanoid',
+  );
+  expectNone(
+    EDGES.filter((e) => under(fileOf(e.to) ?? '', ['src/http/']) && !e.from.startsWith('src/http/') && e.from !== 'src/server.ts'),
+    'only src/server.ts wires src/http/ in (through the collection\'s protocol factories)',
+  );
+  expectNone(
+    EDGES.filter((e) => e.to.kind === 'builtin' && e.to.name === 'node:http2' && !e.from.startsWith('src/http/')),
+    "only src/http/ may import 'node:http2'",
   );
 });
 

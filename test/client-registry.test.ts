@@ -31,7 +31,7 @@ test('one method per toxic type, named in camelCase', () => {
     latency: 'latency', bandwidth: 'bandwidth', slowClose: 'slow_close', timeout: 'timeout', resetPeer: 'reset_peer',
     slicer: 'slicer', limitData: 'limit_data', packetLoss: 'packet_loss', duplicate: 'duplicate', reorder: 'reorder',
     corrupt: 'corrupt', halfOpen: 'half_open', partition: 'partition', slowOpen: 'slow_open', limitTime: 'limit_time',
-    noop: 'noop',
+    httpAbort: 'http_abort', httpDelay: 'http_delay', httpReset: 'http_reset', noop: 'noop',
   };
   assert.equal(new Map(Object.entries(names).map(([m, t]) => [t, m])), TOXIC_METHODS);
   const noClash: Same<Extract<ToxicMethodName, keyof BaseProxyHandle>, never> = true;

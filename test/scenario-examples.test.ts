@@ -10,7 +10,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
 import { cli } from './_helpers/cli.js';
-import { sleep, startServer, type TestServer } from './_helpers/net.js';
+import { portOf, sleep, startServer, type TestServer } from './_helpers/net.js';
 import {
   chainService, envNames, get, kvApi, kvServer, load, offset, proxyState, runExample, SCENARIOS as DIR,
 } from './_helpers/services.js';
@@ -18,7 +18,7 @@ import {
 const text = (name: string) => readFileSync(DIR + name, 'utf8');
 
 const EXAMPLES: Array<[file: string, validated: string, planned: RegExp]> = [
-  ['retry-storm.yaml', 'ok: Retry storm (1 step, 6.5s)', /^ {2}mid-to-bottom@default {2}tcp {2}127\.0\.0\.1:18083 -> 127\.0\.0\.1:8083 {2}labels mid -> bottom$/m],
+  ['retry-storm.yaml', 'ok: Retry storm (1 step, 6.5s)', /^ {2}mid-to-bottom@default {2}http {2}127\.0\.0\.1:18083 -> 127\.0\.0\.1:8083 {2}labels mid -> bottom$/m],
   ['upstream-handoff.yaml', 'ok: Upstream handoff (4 steps, 1.9s)', /^ {2}\+1\.000s {2}change proxy catalog@default: upstream 127\.0\.0\.1:8090$/m],
   ['slow-dependency.yaml', 'ok: Slow dependency (3 steps, 3.5s)', /api-latency {3}http GET http:\/\/127\.0\.0\.1:8080\/items\/greeting: status 200, latency <= 300ms/],
   ['replica-partition.yaml', 'ok: Replica partition (5 steps, 2.4s)', /partition \[n3\] \| \[n1, n2\]: cut n1-to-n3@default \(upstream, downstream\)/],
@@ -58,7 +58,9 @@ test('every example validates and dry-runs on its own defaults, and documents th
 
 test('retry storm: amplification over budget halts the run (exit 2), and the storm stops', async () => {
   const bottom = await chainService('bottom');
-  const proxyPort = await fl.proxy('mid-to-bottom', `127.0.0.1:${bottom.port}`);
+  const created = await fl.api('POST', '/proxies', { name: 'mid-to-bottom', listen: '127.0.0.1:0', upstream: `127.0.0.1:${bottom.port}`, protocol: 'http' });
+  assert.is(created.status, 201, created.text);
+  const proxyPort = portOf(created.json.listen);
   const mid = await chainService('mid', `http://127.0.0.1:${proxyPort}`, 3);
   const top = await chainService('top', mid.url, 3);
   const before = await proxyState(fl, 'mid-to-bottom');
@@ -73,7 +75,7 @@ test('retry storm: amplification over budget halts the run (exit 2), and the sto
   const failed = clients.failed;
   assert.is(r.code, 2, r.stdout + r.stderr);
   assert.match(r.line(/steady state \(before\) amplification-normal/), /amplification-normal ok 0 in/);
-  assert.match(r.line(/step 0 toxic/), /^\[\+0\.\d{3}s\] step 0 toxic flaky-bottom on mid-to-bottom: added reset_peer downstream, ttl \d+ms ok$/);
+  assert.match(r.line(/step 0 toxic/), /^\[\+0\.\d{3}s\] step 0 toxic flaky-bottom on mid-to-bottom: added http_abort downstream, ttl \d+ms ok$/);
   const halt = r.line(/HALT:/);
   const m = /HALT: halt_when: probe amplification failed continuously for \d+ms \(failing_for 1000ms\): exit code 1, expected 0: amplification (\d+\.\d\d)x \((\d+) calls at bottom for (\d+) at top, last 1s\), over the 1\.5x budget$/.exec(halt);
   assert.ok(m !== null, halt);

@@ -6,6 +6,9 @@ import { bandwidth } from './bandwidth.js';
 import { corrupt } from './corrupt.js';
 import { duplicate } from './duplicate.js';
 import { halfOpen } from './half-open.js';
+import { httpAbort } from './http-abort.js';
+import { httpDelay } from './http-delay.js';
+import { httpReset } from './http-reset.js';
 import { latency } from './latency.js';
 import { limitData } from './limit-data.js';
 import { limitTime } from './limit-time.js';
@@ -20,7 +23,7 @@ import { slowOpen } from './slow-open.js';
 import { timeout } from './timeout.js';
 
 // The order Toxiproxy's README documents them in, so the catalog reads the same; then
-// faultline's own, in the order its issue lists them; noop last. Keyed by wire name, with each
+// faultline's own, in the order their issues list them; noop last. Keyed by wire name, with each
 // definition's attribute types kept, so the library's client derives one typed method per toxic
 // from this table (test/client-registry.test.ts checks every key against its `type`).
 export const TOXICS_BY_TYPE = {
@@ -39,6 +42,9 @@ export const TOXICS_BY_TYPE = {
   partition,
   slow_open: slowOpen,
   limit_time: limitTime,
+  http_abort: httpAbort,
+  http_delay: httpDelay,
+  http_reset: httpReset,
   noop,
 } as const satisfies Record<string, AnyToxicDefinition>;
 

@@ -12,6 +12,7 @@ import { addLive, backfill, initEventLog, newestTs, showConnection } from './eve
 import { initProxies } from './proxies.js';
 import { initProxyDetail } from './proxy-detail.js';
 import { initProxyForm } from './proxy-form.js';
+import { initRoutes } from './routes.js';
 import { initRuns, onScenarioEvent, refreshRuns } from './runs.js';
 import { initSessions, refresh as refreshSessions } from './sessions.js';
 import { addStats, applyChange, emit, setProxies, state } from './state.js';
@@ -27,6 +28,7 @@ function main() {
   initToxicForm();
   initProxyDetail();
   initConnections(showConnection);
+  initRoutes();
   initEventLog(openEventDetail);
   initEventDetail();
   initCharts();

@@ -11,7 +11,7 @@ import { ALL, HISTORY, on, state } from './state.js';
 
 const HEIGHT = 180;
 /** Actions get stable colours in this order, so "dropped" is the same colour everywhere. */
-const ACTIONS = ['delayed', 'dropped', 'duplicated', 'reordered', 'corrupted', 'reset', 'closed', 'held', 'released', 'sliced', 'refused'];
+const ACTIONS = ['delayed', 'dropped', 'duplicated', 'reordered', 'corrupted', 'reset', 'closed', 'held', 'released', 'sliced', 'refused', 'aborted', 'rejected'];
 
 /** @type {{throughput: UPlotChart | null, faults: UPlotChart | null, actions: string}} */
 const charts = { throughput: null, faults: null, actions: '' };

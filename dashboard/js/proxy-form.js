@@ -1,6 +1,6 @@
 // @ts-check
-// The proxy dialog: create a proxy, or edit one's listen, upstream, enabled and (UDP) idle
-// timeout. Name and protocol are fixed once a proxy exists, as the API has them.
+// The proxy dialog: create a proxy (tcp, udp or http), or edit one's listen, upstream, enabled
+// and (UDP) idle timeout. Name and protocol are fixed once a proxy exists, as the API has them.
 
 import { post, seg } from './api.js';
 import { openDialog, showFormError } from './dialogs.js';
@@ -90,7 +90,8 @@ async function submit(/** @type {HTMLFormElement} */ form) {
     return;
   }
   showFormError(form, null);
-  const udp = field(form, 'protocol').value === 'udp';
+  const protocol = field(form, 'protocol').value;
+  const udp = protocol === 'udp';
   /** @type {Record<string, unknown>} */
   const body = {
     listen: field(form, 'listen').value.trim(),
@@ -104,7 +105,8 @@ async function submit(/** @type {HTMLFormElement} */ form) {
   try {
     if (editing === null) {
       const name = field(form, 'name').value.trim();
-      const created = await post('/proxies', { name, ...(udp ? { protocol: 'udp' } : {}), ...body });
+      // A TCP proxy is created without the field, as a Toxiproxy client would.
+      const created = await post('/proxies', { name, ...(protocol !== 'tcp' ? { protocol } : {}), ...body });
       applyChange({ kind: 'proxy:created', proxy: name, body: created });
       select(name);
     } else {

@@ -1,7 +1,8 @@
 // @ts-check
 // The toxic dialog, generated from the server's catalog (GET /toxics): one field per attribute,
 // labelled with its unit, its default and its valid range, checked here before the server
-// checks it again. The inputs are named after the attributes.
+// checks it again. The inputs are named after the attributes. Text attributes (an HTTP body,
+// a path glob, a header match) get a text field; their formats are checked by the server.
 
 import { post, seg } from './api.js';
 import { openDialog, showFormError } from './dialogs.js';
@@ -10,7 +11,7 @@ import { applyChange, protocolOf, state } from './state.js';
 
 /** @import { AttributeSpec, Proxy, Toxic, ToxicDefinition } from './types' */
 
-/** @typedef {{name: string, spec: AttributeSpec, input: HTMLInputElement | HTMLSelectElement, error: HTMLElement}} AttrField */
+/** @typedef {{name: string, spec: AttributeSpec, input: HTMLInputElement | HTMLSelectElement | HTMLTextAreaElement, error: HTMLElement}} AttrField */
 
 /** @type {{proxy: string, toxic: Toxic | null, def: ToxicDefinition | null, attrs: AttrField[]}} */
 const current = { proxy: '', toxic: null, def: null, attrs: [] };
@@ -34,7 +35,9 @@ export function openToxicForm(proxy, toxic) {
   current.toxic = toxic;
   byId('toxic-dialog-title').textContent = toxic === null ? `Add a toxic to ${proxy.name}` : `Edit ${toxic.name} on ${proxy.name}`;
   const protocol = protocolOf(proxy);
-  const types = state.catalog.filter((d) => !Array.isArray(d.protocols) || d.protocols.includes(protocol));
+  // An http proxy's connections are TCP byte streams too: it takes the tcp toxics besides its own.
+  const types = state.catalog.filter((d) => !Array.isArray(d.protocols) || d.protocols.includes(protocol) ||
+    (protocol === 'http' && d.protocols.includes('tcp')));
   if (toxic === null && types.length === 0) {
     showFormError(form, new Error('the toxic catalog (GET /toxics) is not loaded yet'));
   }
@@ -69,7 +72,10 @@ export function openToxicForm(proxy, toxic) {
   const showType = () => {
     current.def = state.catalog.find((d) => d.type === typeSelect.value) ?? null;
     description.textContent = current.def?.description ?? '';
-    current.attrs = renderAttributes(attrs, current.def, toxic, protocol);
+    // Request toxics roll their toxicity for every request, and their stream is only a label.
+    const perRequest = current.def?.protocols.length === 1 && current.def.protocols[0] === 'http';
+    byId('toxic-toxicity-hint').textContent = perRequest ? 'chance that a request is affected' : 'chance that a connection is affected';
+    current.attrs = renderAttributes(attrs, current.def, toxic, protocol === 'http' && !perRequest ? 'tcp' : protocol);
   };
   typeSelect.addEventListener('change', showType);
   showType();
@@ -93,9 +99,14 @@ function renderAttributes(box, def, toxic, protocol) {
     const error = h('small', { id: `${id}-error`, class: 'field-error', hidden: true });
     const hint = h('small', { id: `${id}-hint`, class: 'hint', text: hintFor(spec) });
     const describedBy = `${id}-hint ${id}-error`;
-    /** @type {HTMLInputElement | HTMLSelectElement} */
+    /** @type {HTMLInputElement | HTMLSelectElement | HTMLTextAreaElement} */
     let input;
-    if (spec.kind === 'boolean') {
+    if (spec.kind === 'string') {
+      const attrs = { id, name, maxlength: spec.maxLength, autocomplete: 'off', spellcheck: 'false', 'aria-describedby': describedBy, 'data-attribute': name };
+      input = spec.format === 'text' ? h('textarea', { ...attrs, rows: 3 }) : h('input', { ...attrs, type: 'text', class: 'mono' });
+      input.value = String(value);
+      box.append(h('div', { class: 'field' }, h('label', { for: id, text: name }), input, hint, error));
+    } else if (spec.kind === 'boolean') {
       input = h('input', { id, name, type: 'checkbox', 'aria-describedby': describedBy, 'data-attribute': name });
       input.checked = value === true;
       box.append(h('div', { class: 'field' }, h('label', { class: 'check' }, input, ` ${name}`), hint, error));
@@ -127,6 +138,8 @@ function hintFor(/** @type {AttributeSpec} */ spec) {
     if (spec.kind === 'integer') parts.push('whole number');
   } else if (spec.kind === 'enum') {
     parts.push(`one of ${spec.values.join(', ')}`);
+  } else if (spec.kind === 'string') {
+    parts.push(`up to ${spec.maxLength} bytes`);
   }
   if (spec.description) parts.push(spec.description);
   return parts.join(' · ');
@@ -141,6 +154,9 @@ function readAttribute(f) {
   const { spec, input } = f;
   if (spec.kind === 'boolean') return { value: /** @type {HTMLInputElement} */ (input).checked };
   if (spec.kind === 'enum') return spec.values.includes(input.value) ? { value: input.value } : { error: `choose one of ${spec.values.join(', ')}` };
+  if (spec.kind === 'string') {
+    return new TextEncoder().encode(input.value).length > spec.maxLength ? { error: `at most ${spec.maxLength} bytes` } : { value: input.value };
+  }
   return readNumber(input.value, spec.kind === 'integer', spec.min ?? 0, spec.max ?? Infinity, spec.default);
 }
 
@@ -162,7 +178,7 @@ function readNumber(raw, integer, min, max, fallback) {
   return { value: n };
 }
 
-/** @param {HTMLInputElement | HTMLSelectElement} input @param {HTMLElement | null} box @param {string} message */
+/** @param {HTMLInputElement | HTMLSelectElement | HTMLTextAreaElement} input @param {HTMLElement | null} box @param {string} message */
 function mark(input, box, message) {
   input.setAttribute('aria-invalid', String(message !== ''));
   if (box !== null) {
@@ -175,7 +191,7 @@ async function submit() {
   const form = byId('toxic-form', HTMLFormElement);
   /** @type {Record<string, number | string | boolean>} */
   const attributes = {};
-  /** @type {Array<HTMLInputElement | HTMLSelectElement>} */
+  /** @type {Array<HTMLInputElement | HTMLSelectElement | HTMLTextAreaElement>} */
   const invalid = [];
   for (const f of current.attrs) {
     const result = readAttribute(f);

@@ -32,7 +32,7 @@ export interface Proxy {
   enabled: boolean;
   toxics: Toxic[];
   /** Absent on TCP proxies, which keep Toxiproxy's exact shape. */
-  protocol?: 'tcp' | 'udp';
+  protocol?: 'tcp' | 'udp' | 'http';
   idle_timeout?: number;
   sessions?: number;
 }
@@ -40,7 +40,18 @@ export interface Proxy {
 export type AttributeSpec = { protocols?: string[] } & (
   | { kind: 'integer' | 'number'; default: number; unit: string; min?: number; max?: number; description: string }
   | { kind: 'boolean'; default: boolean; description: string }
-  | { kind: 'enum'; default: string; values: string[]; description: string });
+  | { kind: 'enum'; default: string; values: string[]; description: string }
+  | { kind: 'string'; default: string; format: 'text' | 'glob' | 'header' | 'methods'; maxLength: number; description: string });
+
+/** One route of an http proxy, from GET /routes. */
+export interface RouteInfo {
+  route: string;
+  requests: number;
+  statuses: Record<string, number>;
+  grpc: Record<string, number>;
+  latency_ms: { p50: number; p95: number; p99: number; max: number };
+  bytes: { request: number; response: number };
+}
 
 export interface ToxicDefinition {
   type: string;

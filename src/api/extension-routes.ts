@@ -36,6 +36,16 @@ export const EXTENSION_ROUTES: readonly Route[] = [
     },
   },
   {
+    // Per-route figures of the http proxies: requests, status classes, latency percentiles and
+    // body bytes; `?proxy=NAME` keeps one.
+    method: 'GET', path: '/routes',
+    async handle(api, req) {
+      const only = req.query.get('proxy');
+      const proxies = (api.httpRoutes?.() ?? []).filter((p) => only === null || p.proxy === only);
+      return { status: 200, json: { proxies } };
+    },
+  },
+  {
     // Starts a game-day run on this server: body {"scenario": "<the YAML or JSON file's text>"}.
     method: 'POST', path: '/scenarios/runs',
     async handle(api, req) {

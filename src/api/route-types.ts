@@ -14,6 +14,8 @@ export interface ApiContext {
   readonly sessions: import('./session-routes.js').ChaosSessions;
   /** The folder `GET /scenarios/files` lists; none when absent. */
   readonly scenariosDir?: string;
+  /** http proxies' per-route figures, for GET /routes; none when absent. */
+  readonly httpRoutes?: () => ReadonlyArray<{ proxy: string; routes: readonly unknown[] }>;
 }
 
 /** Game-day runs on the server itself (src/scenario/server-runs.ts, injected by server.ts). */

@@ -72,7 +72,7 @@ export function formatProxyList(proxies: readonly ProxyJson[]): string {
 export function formatProxy(proxy: ProxyJson): string {
   const udp = proxy.protocol === 'udp'
     ? `  protocol=udp  idle_timeout=${proxy.idle_timeout}ms  sessions=${proxy.sessions}`
-    : '';
+    : proxy.protocol === 'http' ? '  protocol=http' : '';
   const head = `${proxy.name}  listen=${proxy.listen}  upstream=${proxy.upstream}  ${state(proxy.enabled)}${udp}`;
   return [head, ...(proxy.toxics ?? []).map(formatToxic)].join('\n');
 }
@@ -88,6 +88,9 @@ export function formatToxic(toxic: ToxicJson): string {
 }
 
 function formatValue(value: unknown): string {
+  // A string with spaces or nothing in it (an HTTP body, an empty match) is quoted, so the
+  // attribute list still reads as key=value pairs.
+  if (typeof value === 'string' && (value === '' || /[\s"]/.test(value))) return JSON.stringify(value);
   return typeof value === 'object' && value !== null ? JSON.stringify(value) : String(value);
 }
 

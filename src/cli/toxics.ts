@@ -4,7 +4,7 @@
 
 import type { Command } from 'commander';
 import { TOXICS } from '../../toxics/index.js';
-import type { AttributeSpec } from '../toxic.js';
+import { isRequestToxic, type AttributeSpec } from '../toxic.js';
 import { clientFor, seg, wantsJson } from './client.js';
 import { printJson, printLine, type CliIO, type ToxicJson } from './output.js';
 
@@ -14,12 +14,13 @@ export const TOXIC_TYPES_HELP = [
   'Toxic types and their attributes (-a key=value):',
   ...TOXICS.map((def) => {
     const specs = Object.entries(def.attributes) as [string, AttributeSpec][];
-    const attrs = specs.map(([name, spec]) => `${name}=<${'unit' in spec ? spec.unit : spec.kind}>`).join(',');
-    const note = def.type === 'bandwidth' ? '  (KB = 1000 bytes)' : '';
+    const attrs = specs.map(([name, spec]) => `${name}=<${'unit' in spec ? spec.unit : spec.kind === 'string' ? spec.format : spec.kind}>`).join(',');
+    const note = def.type === 'bandwidth' ? '  (KB = 1000 bytes)' : isRequestToxic(def) ? '  (http proxies)' : '';
     return `  ${def.type.padEnd(12)} ${attrs === '' ? '(no attributes)' : attrs}${note}`;
   }),
   '',
   'Streams: upstream is client -> server, downstream (the default) is server -> client.',
+  'http_* toxics act per request (toxicity is rolled for each); their stream is only a label.',
 ].join('\n');
 
 interface AddOptions {
@@ -50,8 +51,21 @@ export function parseToxicity(raw: string): number {
   return value;
 }
 
-/** `k=v` pairs; numbers become JSON numbers, true/false booleans, anything else a string. */
-export function parseAttributes(pairs: readonly string[]): Record<string, unknown> {
+/** Attribute names that hold text for the toxic `type` (for any toxic when it is not known):
+ *  their values stay strings even when they look like numbers (a body of "503"). */
+function textAttributes(type: string | undefined): Set<string> {
+  const names = new Set<string>();
+  for (const def of TOXICS) {
+    if (type !== undefined && def.type !== type) continue;
+    for (const [name, spec] of Object.entries(def.attributes) as [string, AttributeSpec][]) if (spec.kind === 'string') names.add(name);
+  }
+  return names;
+}
+
+/** `k=v` pairs; numbers become JSON numbers, true/false booleans, anything else a string,
+ *  and a text attribute of `type` (a body, a path glob) is always a string. */
+export function parseAttributes(pairs: readonly string[], type?: string): Record<string, unknown> {
+  const text = textAttributes(type);
   const attributes: Record<string, unknown> = {};
   for (const pair of pairs) {
     const eq = pair.indexOf('=');
@@ -59,7 +73,7 @@ export function parseAttributes(pairs: readonly string[]): Record<string, unknow
     const key = pair.slice(0, eq);
     const raw = pair.slice(eq + 1);
     const num = raw.trim() === '' ? Number.NaN : Number(raw);
-    attributes[key] = Number.isFinite(num) ? num : raw === 'true' ? true : raw === 'false' ? false : raw;
+    attributes[key] = text.has(key) ? raw : Number.isFinite(num) ? num : raw === 'true' ? true : raw === 'false' ? false : raw;
   }
   return attributes;
 }
@@ -80,7 +94,7 @@ export function registerToxicCommands(program: Command, io: CliIO): void {
     .option('-u, --upstream', 'apply to the upstream stream (client -> server)')
     .option('-d, --downstream', 'apply to the downstream stream (server -> client; the default)')
     .option('-n, --toxicName <name>', 'toxic name (default <type>_<stream>)')
-    .option('--tox, --toxicity <float>', 'probability the toxic applies to a connection, 0..1 (default 1)')
+    .option('--tox, --toxicity <float>', 'probability the toxic applies to a connection (http_*: to a request), 0..1 (default 1)')
     .option('-a, --attribute <key=value>', 'toxic attribute; repeat for several', collect)
     .addHelpText('after', TOXIC_TYPES_HELP)
     .action(async (proxy: string, opts: AddOptions, cmd: Command) => {
@@ -92,7 +106,7 @@ export function registerToxicCommands(program: Command, io: CliIO): void {
       if (opts.upstream) body.stream = 'upstream';
       if (opts.downstream) body.stream = 'downstream';
       if (opts.toxicity !== undefined) body.toxicity = parseToxicity(opts.toxicity);
-      if (opts.attribute) body.attributes = parseAttributes(opts.attribute);
+      if (opts.attribute) body.attributes = parseAttributes(opts.attribute, opts.type);
       const added = await clientFor(cmd, io).post<ToxicJson>(`/proxies/${seg(proxy)}/toxics`, body);
       if (wantsJson(cmd)) return printJson(io, added);
       printLine(io, `Added ${added.stream} ${added.type} toxic '${added.name}' on proxy '${proxy}'`);

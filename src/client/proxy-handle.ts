@@ -163,7 +163,7 @@ for (const [type, method] of TOXIC_METHODS) {
   if (method in BaseProxyHandle.prototype) throw new Error(`toxic ${type}: its method name ${method} is taken on a proxy handle`);
   Object.defineProperty(BaseProxyHandle.prototype, method, {
     value(this: BaseProxyHandle, options: object = {}) {
-      return this.addToxic({ ...options, type });
+      return this.addToxic({ ...options, type } as Parameters<BaseProxyHandle['addToxic']>[0]);
     },
     writable: true,
     configurable: true,

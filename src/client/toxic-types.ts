@@ -3,7 +3,7 @@
 // its attribute types, and nothing here changes.
 
 import { TOXICS_BY_TYPE } from '../../toxics/index.js';
-import type { Stream, ToxicDefinition } from '../toxic.js';
+import type { RequestToxicDefinition, Stream, ToxicDefinition } from '../toxic.js';
 
 type Registry = typeof TOXICS_BY_TYPE;
 
@@ -20,7 +20,8 @@ export type ToxicMethodName = CamelCase<ToxicType>;
 /** A toxic's attributes as its definition types them, wire names kept (`average_size`); a
  *  keyless toxic (`half_open`, `noop`) has none. */
 export type ToxicAttributes<T extends ToxicType> =
-  Registry[T] extends ToxicDefinition<infer A, any> ? (string extends keyof A ? Record<never, never> : A) : never;
+  Registry[T] extends ToxicDefinition<infer A, any> ? (string extends keyof A ? Record<never, never> : A)
+    : Registry[T] extends RequestToxicDefinition<infer A> ? A : never;
 
 /** What every toxic takes besides its attributes. */
 export interface ToxicCommon {

@@ -25,7 +25,7 @@ export class Collection extends ToxicChanges {
    * not name.
    */
   async populate(inputs: ProxyInput[], options: { replace?: boolean } = {}): Promise<{ proxies: Proxy[]; error?: FaultlineError }> {
-    inputs.forEach((input, i) => checkProxyInput(input, i + 1));
+    inputs.forEach((input, i) => checkProxyInput(input, i + 1, this.protocolNames));
     const done: Proxy[] = [];
     for (const input of inputs) {
       try {
@@ -70,7 +70,7 @@ export class Collection extends ToxicChanges {
     const warnings: string[] = [];
     for (const entry of saved) {
       try {
-        checkProxyInput(entry);
+        checkProxyInput(entry, undefined, this.protocolNames);
       } catch (err) {
         warnings.push(`proxy ${JSON.stringify(String(entry.name).slice(0, 80))} not restored and dropped: ${(err as Error).message}`);
         await this.persist([{ kind: 'proxy:deleted', proxy: entry.name ?? '' }]).catch(() => {});

@@ -22,10 +22,16 @@ import type { Journal, Reporter, StateChange } from './reporter.js';
 import { TcpProxy } from './tcp-proxy.js';
 import { UdpProxy } from './udp-proxy.js';
 
+/** Builds a proxy of a protocol the core does not implement itself (`http`, from src/http). */
+export type ProxyFactory = (input: ProxyInput & { name: string; upstream: string; listen: string }, deps: ProxyDeps) => Proxy;
+
 export interface CollectionDeps {
   reporter: Reporter;
   random: { fork(label: string): ProxyDeps['random'] };
   findToxic(type: string): AnyToxicDefinition | undefined;
+  /** Protocols beyond tcp and udp, by name; the composition root wires them, so the core never
+   *  imports the layers above it. */
+  protocols?: Readonly<Record<string, ProxyFactory>>;
   /** Where changes are made durable before they take effect; absent, nothing is kept. */
   journal?: Journal;
 }
@@ -47,8 +53,13 @@ export class ProxyChanges {
     return proxy;
   }
 
+  /** Every protocol a proxy may have here. */
+  get protocolNames(): string[] {
+    return ['tcp', 'udp', ...Object.keys(this.deps.protocols ?? {})];
+  }
+
   create(input: ProxyInput): Promise<Proxy> {
-    checkProxyInput(input);
+    checkProxyInput(input, undefined, this.protocolNames);
     return this.locks.run(input.name!, () => this.open(input, false));
   }
 
@@ -146,12 +157,14 @@ export class ProxyChanges {
   }
 
   protected build(input: ProxyInput): Proxy {
-    checkProxyInput(input);
+    checkProxyInput(input, undefined, this.protocolNames);
     const deps: ProxyDeps = { reporter: this.deps.reporter, random: this.deps.random.fork(`proxy/${input.name}`) };
     const idle = checkIdleTimeout(input.protocol ?? 'tcp', input.idle_timeout);
+    const factory = input.protocol === undefined ? undefined : this.deps.protocols?.[input.protocol];
+    const named = { ...input, name: input.name!, upstream: input.upstream!, listen: input.listen ?? '' };
     const proxy = input.protocol === 'udp'
       ? new UdpProxy(input.name!, input.listen ?? '', input.upstream!, deps, idle)
-      : new TcpProxy(input.name!, input.listen ?? '', input.upstream!, deps);
+      : factory !== undefined ? factory(named, deps) : new TcpProxy(input.name!, input.listen ?? '', input.upstream!, deps);
     proxy.maxConnections = input.max_connections ?? 0;
     return proxy;
   }
@@ -163,15 +176,16 @@ export class ProxyChanges {
 }
 
 /** Every check of a new proxy that needs no state: the fields, in Toxiproxy's order. */
-export function checkProxyInput(input: ProxyInput, index?: number): void {
+export function checkProxyInput(input: ProxyInput, index?: number, protocols: readonly string[] = ['tcp', 'udp']): void {
   if (!input.name) throw missingField('name', index);
   checkName(input.name);
   if (!input.upstream) throw missingField('upstream', index);
   checkUpstream(input.upstream);
   if (input.listen !== undefined) checkListen(input.listen);
   const where = index === undefined ? '' : ` at proxy ${index}`;
-  if (input.protocol !== undefined && input.protocol !== 'tcp' && input.protocol !== 'udp') {
-    throw badBody(`protocol must be tcp or udp, got ${JSON.stringify(input.protocol)}${where}`);
+  if (input.protocol !== undefined && !protocols.includes(input.protocol)) {
+    const names = protocols.length > 2 ? `${protocols.slice(0, -1).join(', ')} or ${protocols.at(-1)}` : protocols.join(' or ');
+    throw badBody(`protocol must be ${names}, got ${JSON.stringify(input.protocol)}${where}`);
   }
   checkIdleTimeout(input.protocol ?? 'tcp', input.idle_timeout);
   checkMaxConnections(input.max_connections);

@@ -5,7 +5,7 @@
 import { performance } from 'node:perf_hooks';
 import {
   MAX_MS, TIMED_OUT,
-  type Chunk, type FaultAction, type FaultDetail, type Protocol, type RandomSource, type Stage,
+  type Chunk, type FaultAction, type FaultDetail, type Protocol, type RandomSource, type Stage, type StreamToxicDefinition,
 } from '../toxic.js';
 import type { ToxicConfig } from './toxic-config.js';
 
@@ -259,7 +259,7 @@ export class StageRun implements Stage<any, any>, ChunkTarget {
 
   private async loop(): Promise<void> {
     try {
-      await (this.active ? this.config.definition.pipe(this) : passthrough(this));
+      await (this.active ? (this.config.definition as StreamToxicDefinition).pipe(this) : passthrough(this));
       // A toxic that returns on its own (neither end nor interrupt) leaves the stream flowing.
       while (!this.interrupted && !this.ended) await passthrough(this);
       if (this.closeRequested || (!this.interrupted && this.ended)) this.handOnEnd();

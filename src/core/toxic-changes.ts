@@ -3,7 +3,7 @@
 // which error wins). A toxic's ttl removes it by itself later, through the same path.
 
 import { FaultlineError } from '../errors.js';
-import { parseAttributes, type Stream } from '../toxic.js';
+import { attributeProtocol, parseAttributes, toxicApplies, type Stream } from '../toxic.js';
 import { checkName, checkToxicity, expiryOf, type ToxicInput } from './inputs.js';
 import type { Proxy } from './proxy.js';
 import { ProxyChanges } from './proxy-changes.js';
@@ -28,7 +28,7 @@ export class ToxicChanges extends ProxyChanges {
       const config: ToxicConfig = {
         ...current,
         toxicity: input.toxicity === undefined ? current.toxicity : checkToxicity(input.toxicity),
-        attributes: parseAttributes(current.definition, input.attributes, current.attributes, proxy.protocol),
+        attributes: parseAttributes(current.definition, input.attributes, current.attributes, attributeProtocol(current.definition, proxy.protocol)),
         expiresAt: input.ttl === undefined ? current.expiresAt : expiryOf(input.ttl) ?? null,
       };
       const body = toxicJSON(config);
@@ -59,14 +59,14 @@ export class ToxicChanges extends ProxyChanges {
     const definition = this.deps.findToxic(type);
     if (definition === undefined) throw new FaultlineError('ERR_INVALID_TOXIC_TYPE');
     checkName(name, 'toxic name');
-    if (!definition.protocols.includes(proxy.protocol)) {
+    if (!toxicApplies(definition, proxy.protocol)) {
       throw new FaultlineError('ERR_UNSUPPORTED_PROTOCOL', `toxic ${type} does not apply to ${proxy.protocol} proxies`);
     }
     if (proxy.getToxic(name) !== undefined) throw new FaultlineError('ERR_TOXIC_EXISTS');
     const config: ToxicConfig = {
       name, type, stream: stream as Stream, streamLabel, definition,
       toxicity: checkToxicity(input.toxicity ?? 1),
-      attributes: parseAttributes(definition, input.attributes, undefined, proxy.protocol),
+      attributes: parseAttributes(definition, input.attributes, undefined, attributeProtocol(definition, proxy.protocol)),
       expiresAt: input.expiresAt !== undefined ? input.expiresAt : expiryOf(input.ttl) ?? null,
     };
     const body = toxicJSON(config);

@@ -9,6 +9,7 @@ import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Protocol } from '../toxic.js';
 import type { EventBus } from './bus.js';
 import { busTotals, type BusTotals } from './bus-totals.js';
+import { registerHttpMetrics, type RouteSource } from './http-metrics.js';
 
 export interface MetricsDeps {
   bus: EventBus;
@@ -21,6 +22,8 @@ export interface MetricsDeps {
   storeStats?: () => { failures: number; dropped: number };
   /** Sums shared with other readers, closed by their owner; without it, metrics keeps its own. */
   totals?: BusTotals;
+  /** http proxies' per-route figures; no series without it. */
+  httpRoutes?: RouteSource;
 }
 
 export interface Metrics {
@@ -144,6 +147,7 @@ export function createMetrics(deps: MetricsDeps): Metrics {
     });
   storeCounter('store_write_failures_total', 'Event store writes (batches) that failed.', (s) => s.failures);
   storeCounter('store_events_dropped_total', 'Events the store could not keep (its queue overflowed).', (s) => s.dropped);
+  if (deps.httpRoutes !== undefined) registerHttpMetrics(registry, PREFIX, deps.httpRoutes);
 
   const unsubscribe = [
     deps.bus.on('conn:opened', (e) => { connOf(e.proxy, e.protocol).opened++; }),

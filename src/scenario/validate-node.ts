@@ -191,7 +191,8 @@ export function oneOf<T extends string>(c: Checker, node: YamlNode, path: string
   const target = c.resolve(node);
   const value = isScalar(target) ? target.value : undefined;
   if (typeof value === 'string' && (values as readonly string[]).includes(value)) return value as T;
-  c.report(target, path, `expected ${values.join(' or ')}, got ${describeNode(c, target)}`);
+  const expected = values.length > 2 ? `${values.slice(0, -1).join(', ')} or ${values.at(-1)}` : values.join(' or ');
+  c.report(target, path, `expected ${expected}, got ${describeNode(c, target)}`);
   return undefined;
 }
 

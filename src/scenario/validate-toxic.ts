@@ -5,21 +5,21 @@
 
 import { isMap, isScalar } from 'yaml';
 import { TOXICS, findToxic } from '../../toxics/index.js';
-import { parseAttributes, type AnyToxicDefinition, type Attributes } from '../toxic.js';
+import { attributeProtocol, parseAttributes, toxicApplies, type AnyToxicDefinition, type Attributes, type Protocol } from '../toxic.js';
 import { describeValue } from './duration.js';
 import { child, plain, type Checker, type YamlNode } from './validate-node.js';
 
 /** The definition of a toxic type that applies to `protocol`, or undefined (reported). */
 export function toxicType(
-  c: Checker, node: YamlNode, path: string, type: string, protocol: 'tcp' | 'udp' | undefined, proxy: string,
+  c: Checker, node: YamlNode, path: string, type: string, protocol: Protocol | undefined, proxy: string,
 ): AnyToxicDefinition | undefined {
   const definition = findToxic(type);
   if (!definition) {
     c.report(node, path, `unknown toxic type '${type}'; expected one of ${TOXICS.map((t) => t.type).join(', ')}`);
     return undefined;
   }
-  if (protocol !== undefined && !definition.protocols.includes(protocol)) {
-    const fits = TOXICS.filter((t) => t.protocols.includes(protocol)).map((t) => t.type);
+  if (protocol !== undefined && !toxicApplies(definition, protocol)) {
+    const fits = TOXICS.filter((t) => toxicApplies(t, protocol)).map((t) => t.type);
     c.report(node, path, `toxic type '${type}' does not apply to ${protocol} proxy '${proxy}'; ` +
       `it applies to ${definition.protocols.join(' and ')} (${protocol} takes ${fits.join(', ')})`);
     return undefined;
@@ -38,7 +38,7 @@ export interface CheckedAttributes {
  * definition's cross-field rules on the merged set (reported at the field they name).
  */
 export function checkAttributes(
-  c: Checker, definition: AnyToxicDefinition, node: YamlNode, path: string, base?: Attributes,
+  c: Checker, definition: AnyToxicDefinition, node: YamlNode, path: string, base?: Attributes, protocol?: Protocol,
 ): CheckedAttributes | undefined {
   const target = c.resolve(node);
   const names = Object.keys(definition.attributes);
@@ -77,7 +77,7 @@ export function checkAttributes(
   }
   if (c.issues.length > before) return undefined;
   try {
-    return { given, full: parseAttributes(definition, given, base) };
+    return { given, full: parseAttributes(definition, given, base, protocol === undefined ? undefined : attributeProtocol(definition, protocol)) };
   } catch (err) {
     const message = reason(err);
     const field = /^attribute (\S+) /.exec(message)?.[1];
