@@ -9,6 +9,8 @@
 //   udp       datagrams/s against a bare dgram relay (bench/udp.ts)
 //   events    the cost of fault event persistence on the data path (bench/events.ts)
 //   accuracy  how well the latency and bandwidth toxics keep time (bench/accuracy.ts)
+//   http      requests/s and added latency through an http proxy, against direct and a tcp
+//             proxy: keep-alive HTTP/1.1 and HTTP/2 with 100 streams (bench/http.ts)
 //
 // Not a test: it prints numbers, ratios and the issue's targets, and exits 0 unless something
 // broke (a failed target is reported, not an error).
@@ -23,8 +25,9 @@ import { measureEvents } from './events.js';
 import { measureAccuracy } from './accuracy.js';
 import { openFileLimit, type Placement } from './targets.js';
 import { findToxiproxy } from './toxiproxy.js';
+import { formatHttp, httpChecks, measureHttp, type HttpResults } from './http.js';
 
-const SECTIONS = ['tcp', 'idle', 'services', 'udp', 'events', 'accuracy'] as const;
+const SECTIONS = ['tcp', 'idle', 'services', 'udp', 'events', 'accuracy', 'http'] as const;
 type Section = (typeof SECTIONS)[number];
 const PLACEMENTS: readonly Placement[] = ['inProcess', 'child'];
 
@@ -107,6 +110,7 @@ async function main(): Promise<void> {
   if (sections.has('udp')) results.udp = await measureAllUdp(quick, log);
   if (sections.has('events')) results.events = await measureEvents(quick, log);
   if (sections.has('accuracy')) results.accuracy = await measureAccuracy(quick, log);
+  const http: HttpResults | undefined = sections.has('http') ? await measureHttp(quick, log) : undefined;
 
   const full: Results = {
     environment: {
@@ -122,9 +126,10 @@ async function main(): Promise<void> {
   };
   if (json) {
     const settings = { quick, idleConnections, placements: options.placements, tcp: tcpSettings(quick) };
-    process.stdout.write(`${JSON.stringify({ settings, ...full, ratios: allRatios(full), checks: checks(full), skipped: skipped(full) }, null, 2)}\n`);
+    const all = [...checks(full), ...(http === undefined ? [] : httpChecks(http))];
+    process.stdout.write(`${JSON.stringify({ settings, ...full, ...(http === undefined ? {} : { http }), ratios: allRatios(full), checks: all, skipped: skipped(full) }, null, 2)}\n`);
   } else {
-    process.stdout.write(`\n${formatText(full)}\n`);
+    process.stdout.write(`\n${formatText(full)}\n${http === undefined ? '' : `\n${formatHttp(http)}\n`}`);
   }
 }
 

@@ -5,6 +5,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import http2 from 'node:http2';
+import { writeFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import { cli } from './_helpers/cli.js';
 import { closeKind, connect, portOf, startServer, type TestServer } from './_helpers/net.js';
@@ -189,6 +190,41 @@ test('the CLI creates http proxies and keeps text attributes as text', async () 
   assert.match(inspect.stdout, /body=503 first=0 grpc_status=14 header="" method="" path=\/x\/\* status=500 when=request/);
   const help = await cli(['toxic', 'add', '--help']);
   assert.match(help.stdout, /http_abort +status=<HTTP status>,body=<text>,when=<enum>,grpc_status=<gRPC status code>,method=<methods>,path=<glob>,header=<header>,first=<requests> +\(http proxies\)/);
+});
+
+test('scenarios validate http proxies and their toxics; a session exports them as it recorded them', async () => {
+  const t = await tempDir();
+  try {
+    const file = `${t.dir}/http.yaml`;
+    const write = (text: string) => writeFile(file, text);
+    await write([
+      'title: http faults', 'proxies:', '  - {name: web, protocol: http, upstream: "127.0.0.1:8080"}', '  - {name: db, upstream: "127.0.0.1:5432"}',
+      'timeline:', '  - at: 0s', '    toxic: {proxy: web, type: http_abort, toxicity: 0.5, attributes: {status: 503, path: "/api/**", when: response}}',
+      '  - at: 0s', '    toxic: {proxy: web, type: latency, attributes: {latency: 10}}', '',
+    ].join('\n'));
+    const ok = await cli(['validate', file]);
+    assert.equal([ok.code, ok.stdout], [0, 'ok: http faults (2 steps, 0s)\n'], ok.stderr);
+    await write([
+      'title: wrong', 'proxies:', '  - {name: db, upstream: "127.0.0.1:5432"}', '  - {name: web, protocol: http, upstream: "127.0.0.1:8080"}',
+      'timeline:', '  - at: 0s', '    toxic: {proxy: db, type: http_delay}',
+      '  - at: 0s', '    toxic: {proxy: web, type: http_abort, attributes: {header: "x: (a)\\\\1"}}', '',
+    ].join('\n'));
+    const bad = await cli(['validate', file]);
+    assert.is(bad.code, 3, bad.stdout);
+    assert.match(bad.stderr, /toxic type 'http_delay' does not apply to tcp proxy 'db'; it applies to http/);
+    assert.match(bad.stderr, /timeline\[1\]\.toxic\.attributes\.header: attribute header is not a regular expression the linear-time engine runs/);
+  } finally {
+    await t.remove();
+  }
+  const started = await fl.api('POST', '/sessions', { name: 'http session' });
+  assert.is(started.status, 201, started.text);
+  await httpProxy(fl, 'recorded', upstream.address);
+  await fl.toxic('recorded', { type: 'http_reset', name: 'rst', toxicity: 0.25, attributes: { path: '/x', code: 'REFUSED_STREAM' } });
+  assert.is((await fl.api('POST', `/sessions/${started.json.id}/stop`)).status, 200);
+  const yaml = (await fl.api('GET', `/sessions/${started.json.id}/scenario`)).text;
+  assert.match(yaml, /\{ name: recorded, listen: [^,]+, upstream: [^,]+, protocol: http \}/);
+  assert.match(yaml, /type: http_reset/);
+  assert.match(yaml, /code: REFUSED_STREAM/);
 });
 
 test.run();

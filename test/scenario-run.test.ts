@@ -46,7 +46,7 @@ test('a run that holds: exit 0, and nothing the run added or created is left', a
   assert.is(during.json.attributes.latency, 20);
   // The update extended the ttl to the end (200 ms) plus the grace (2000 ms).
   const ttl = Date.parse(during.json.expires_at) - Date.now();
-  assert.ok(ttl > 1700 && ttl <= 2200, `ttl left ${ttl}`);
+  assert.ok(ttl > 1700 - lag.worst() && ttl <= 2200, `ttl left ${ttl} (timer lag ${lag.worst()} ms)`);
   assert.ok(result.probes.some((p) => p.phase === 'during' && p.ok), 'during probes ran');
   assert.equal(result.probes.filter((p) => p.phase !== 'during').map((p) => [p.phase, p.probe, p.ok]),
     [['before', 'b-up', true], ['step', 'after', true], ['after', 'b-up', true]]);
@@ -78,9 +78,10 @@ test('`for` reverts toxics and proxy fields at the right time', async () => {
   const updates = rec.changes.filter((c) => c.kind === 'proxy:updated').map((c) => Math.round(c.at - t0));
   assert.ok(removed !== undefined, 'the toxic was removed');
   const removedAt = removed.at - t0;
-  assert.ok(removedAt >= 295 && removedAt < 360, `toxic removed at +${removedAt.toFixed(1)}ms, expected ~300`);
+  assert.ok(removedAt >= 295 && removedAt < 360 + lag.worst(), `toxic removed at +${removedAt.toFixed(1)}ms, expected ~300 (timer lag ${lag.worst()} ms)`);
   assert.is(updates.length, 2, `proxy updates at ${updates.join(', ')}`);
-  assert.ok(updates[0]! >= 95 && updates[0]! < 160 && updates[1]! >= 295 && updates[1]! < 360, `proxy updates at ${updates}`);
+  const slack = lag.worst();
+  assert.ok(updates[0]! >= 95 && updates[0]! < 160 + slack && updates[1]! >= 295 && updates[1]! < 360 + slack, `proxy updates at ${updates} (timer lag ${slack} ms)`);
   const after = await fl.api('GET', '/proxies/f');
   assert.equal([after.json.enabled, after.json.upstream, after.json.toxics], [true, echo.address, []]);
   await fl.api('DELETE', '/proxies/f');
@@ -235,10 +236,11 @@ test('partitions cut the right streams: oneway, then both ways', async () => {
     ],
   });
   const r = run(s);
-  const t0 = await r.timelineStart;
-  await delay(100);
+  // Looked at once each step has been applied (its line printed), not at fixed times: a busy
+  // machine may run the steps late, never out of order.
+  await r.line(/\] step 0 partition .* ok$/);
   const oneway = await toxicsOn(fl, names);
-  await delay(Math.max(0, t0 + 400 - performance.now()));
+  await r.line(/\] step 1 partition .* ok$/);
   const both = await toxicsOn(fl, names);
   const result = noted(await r.result);
   assert.is(result.exitCode, 0, result.reason);
@@ -249,8 +251,10 @@ test('partitions cut the right streams: oneway, then both ways', async () => {
 });
 
 test('timeline accuracy: every step fires within 50 ms of its offset beyond the timer lag, never early', async () => {
-  await fl.proxy('t', echo.address);
-  const timeline = Array.from({ length: 12 }, (_, i) => step(i * 40, toxic('t', `n${i}`, {}, 'noop')));
+  // A proxy each: steps on one proxy wait for the one before (its change must be on disk), and
+  // that wait is the disk's, not the scheduler's.
+  for (let i = 0; i < 12; i++) await fl.proxy(`t${i}`, echo.address);
+  const timeline = Array.from({ length: 12 }, (_, i) => step(i * 40, toxic(`t${i}`, `n${i}`, {}, 'noop')));
   const result = noted(await run(scenario(fl.url, { timeline })).result);
   assert.is(result.exitCode, 0, result.reason);
   assert.is(result.steps.length, 12);
@@ -258,8 +262,8 @@ test('timeline accuracy: every step fires within 50 ms of its offset beyond the 
     assert.ok(s.firedAtMs >= s.atMs, `step ${s.index} fired early: ${s.firedAtMs} < ${s.atMs}`);
     assert.ok(s.lateMs < 50 + lag.worst(), `step ${s.index} ${s.lateMs}ms late, timer lag ${lag.worst()} ms`);
   }
-  assert.equal(await toxicsOn(fl, ['t']), []);
-  await fl.api('DELETE', '/proxies/t');
+  assert.equal(await toxicsOn(fl, Array.from({ length: 12 }, (_, i) => `t${i}`)), []);
+  for (let i = 0; i < 12; i++) await fl.api('DELETE', `/proxies/t${i}`);
   const sorted = [...lates].sort((a, b) => a - b);
   console.log(`scenario steps: max late ${sorted.at(-1)} ms, median ${sorted[sorted.length >> 1]} ms over ${sorted.length} steps; worst timer lag ${lag.worst()} ms`);
   assert.ok(sorted.at(-1)! < 50 + lag.worst(), `max late ${sorted.at(-1)}ms, timer lag ${lag.worst()} ms`);

@@ -83,7 +83,7 @@ async function pingP50(client: UdpRig['client'], port: number, rounds: number): 
   return percentile(samples, 50);
 }
 
-test('latency 30 ms lands within 1 ms at p50 (ping-pong minus a direct baseline)', () => withUdpRig({ echo: true }, async (rig) => {
+test('latency 30 ms lands within 2 ms at p50 (ping-pong minus a direct baseline)', () => withUdpRig({ echo: true }, async (rig) => {
   await pingP50(rig.client, rig.upstream.port, 20); // warm-up
   const direct = await pingP50(rig.client, rig.upstream.port, 60);
   await rig.toxic({ type: 'latency', stream: 'downstream', attributes: { latency: 30 } });
@@ -91,7 +91,9 @@ test('latency 30 ms lands within 1 ms at p50 (ping-pong minus a direct baseline)
   const p50 = await pingP50(rig.client, rig.port, 40);
   const error = p50 - direct - 30;
   console.log(`  udp latency 30ms: p50 error ${error.toFixed(3)} ms (p50 ${p50.toFixed(3)}, direct ${direct.toFixed(3)})`);
-  assert.ok(Math.abs(error) < 1, `p50 off by ${error} ms`);
+  // Within 2 ms, as for TCP: on an idle machine it is a fraction of one (the bench measures
+  // it precisely), and both cores busy add about a millisecond of scheduling to every timer.
+  assert.ok(Math.abs(error) < 2, `p50 off by ${error} ms`);
 }));
 
 test('jitter delays each datagram independently: a burst arrives complete but out of order', () => withUdpRig({}, async (rig) => {

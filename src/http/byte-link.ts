@@ -7,6 +7,7 @@
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Chain } from '../core/chain.js';
+import { discard, type ReadSlot } from '../core/socket-reader.js';
 import type { ChunkTarget } from '../core/stage.js';
 import type { Chunk } from '../toxic.js';
 
@@ -65,15 +66,15 @@ export class LayerTarget implements ChunkTarget {
   }
 }
 
-/** Feeds a socket's reads into a chain's head, pausing the socket while anything downstream
- *  asks to wait. */
+/** Feeds a socket's reads (through its ReadSlot: socket-reader.ts, as a TCP connection's
+ *  are) into a chain's head, pausing the socket while anything downstream asks to wait. */
 export class SocketSource {
   bytes = 0;
   private waits = 0;
   private torn = false;
 
-  constructor(private readonly socket: Socket, private readonly chain: Chain) {
-    socket.on('data', this.onData);
+  constructor(private readonly socket: Socket, private readonly reads: ReadSlot, private readonly chain: Chain) {
+    reads.set(this.onData);
     socket.on('end', this.onEnd);
   }
 
@@ -82,36 +83,41 @@ export class SocketSource {
   teardown(): void {
     if (this.torn) return;
     this.torn = true;
-    this.socket.off('data', this.onData);
+    this.reads.set(discard);
     this.socket.off('end', this.onEnd);
-    this.socket.on('data', () => {});
     this.socket.resume();
   }
 
-  private readonly onData = (data: Buffer): void => {
+  /** The HTTP layer keeps what it reads (a head waiting for its end, a pipelined request), so
+   *  the bytes are never handed back for reuse. */
+  private readonly onData = (data: Buffer): boolean => {
     this.bytes += data.length;
     const wait = this.chain.head().accept({ data, ts: performance.now() });
-    if (wait === undefined) return;
+    if (wait === undefined) return false;
     this.waits++;
     this.socket.pause();
     void wait.then(() => {
       if (--this.waits === 0 && !this.torn) this.socket.resume();
     });
+    return false;
   };
 
   private readonly onEnd = (): void => this.chain.end();
 }
 
-/** Hands a socket's reads to `take`, pausing the socket while a promise it returns is pending. */
-export function feed(socket: Socket, take: (data: Buffer) => void | Promise<void>): void {
+/** Hands a socket's reads (through `reads`) to `take`, pausing the socket while a promise it
+ *  returns is pending. The bytes are kept, as in SocketSource. */
+export function feed(socket: Socket, reads: ReadSlot, take: (data: Buffer) => void | Promise<void>): void {
   let waits = 0;
-  socket.on('data', (data: Buffer) => {
+  reads.set((data) => {
     const wait = take(data);
-    if (wait === undefined) return;
+    if (wait === undefined) return false;
     waits++;
     socket.pause();
     void wait.then(() => { if (--waits === 0 && !socket.destroyed) socket.resume(); });
+    return false;
   });
+  socket.resume();
 }
 
 /** Writes to a socket; a promise when it is full, settled once it drains (or closes). */

@@ -11,6 +11,7 @@ import { isRequestToxic } from '../toxic.js';
 import { parseHostPort } from '../core/address.js';
 import { Chain, type ChainHost } from '../core/chain.js';
 import { LiveBase, type LiveOwner } from '../core/live-base.js';
+import type { ReadSlot } from '../core/socket-reader.js';
 import type { LiveConnection } from '../core/proxy.js';
 import type { StageRun } from '../core/stage.js';
 import { TcpProxy } from '../core/tcp-proxy.js';
@@ -57,8 +58,8 @@ export class HttpConnection extends LiveBase implements LiveConnection, Exchange
   private done = false;
   private reason = 'closed';
 
-  constructor(id: string, seq: number, client: string, readonly clientSocket: net.Socket, protected override readonly owner: HttpOwner,
-    sniffer: (conn: HttpConnection) => ProtocolSession) {
+  constructor(id: string, seq: number, client: string, readonly clientSocket: net.Socket, reads: ReadSlot,
+    protected override readonly owner: HttpOwner, sniffer: (conn: HttpConnection) => ProtocolSession) {
     super(id, seq, client, owner);
     // The toxics beneath the HTTP layer see a TCP byte stream, whatever runs above it.
     const host: ChainHost = {
@@ -78,7 +79,7 @@ export class HttpConnection extends LiveBase implements LiveConnection, Exchange
     this.down.init(owner.toxicsFor('downstream').filter((t) => !isRequestToxic(t.definition)));
     this.toClientWriter = chainWriter(this.down);
     this.session = sniffer(this);
-    this.source = new SocketSource(clientSocket, this.up);
+    this.source = new SocketSource(clientSocket, reads, this.up);
     clientSocket.on('error', (err: NodeJS.ErrnoException) => this.onError(err));
     clientSocket.on('close', () => this.finished());
     owner.reporter.connectionOpened(this.info());
@@ -116,10 +117,12 @@ export class HttpConnection extends LiveBase implements LiveConnection, Exchange
 
   /**
    * The upstream connection, dialled on first use after any slow_open delay rolled in on this
-   * connection; rejects (having warned and reset the client) when it cannot be reached.
+   * connection; rejects (having warned and reset the client) when it cannot be reached. With
+   * `reads`, it reads through that slot (HTTP/1.1); without, it is left to its owner's stream
+   * machinery (HTTP/2, whose session reads the socket natively).
    */
-  upstream(): Promise<net.Socket> {
-    this.dialing ??= this.dial();
+  upstream(reads?: ReadSlot): Promise<net.Socket> {
+    this.dialing ??= this.dial(reads);
     return this.dialing;
   }
 
@@ -224,11 +227,11 @@ export class HttpConnection extends LiveBase implements LiveConnection, Exchange
     this.owner.closed(this);
   }
 
-  private async dial(): Promise<net.Socket> {
+  private async dial(reads: ReadSlot | undefined): Promise<net.Socket> {
     const delay = this.connectDelay();
     if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
     const { host, port } = parseHostPort(this.owner.upstream);
-    const socket = net.connect({ host, port, noDelay: true, allowHalfOpen: true });
+    const socket = net.connect({ host, port, noDelay: true, allowHalfOpen: true, ...(reads !== undefined ? { onread: reads.options } : {}) });
     try {
       await new Promise<void>((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`connect timed out after ${TcpProxy.dialTimeoutMs} ms`)), TcpProxy.dialTimeoutMs);

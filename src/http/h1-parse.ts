@@ -11,10 +11,13 @@ export const MAX_HEAD = 64 * 1024;
 const MAX_CHUNK_LINE = 4096;
 const MAX_TRAILERS = 64 * 1024;
 
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const REQUEST_LINE = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+) ([\x21-\x7e]+) HTTP\/1\.([01])$/;
 const STATUS_LINE = /^HTTP\/1\.([01]) ([1-9]\d\d)(?: [\t\x20-\x7e\x80-\xff]*)?$/;
-const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+/** What no header line may hold: a control character other than HTAB (a CR or LF left in a
+ *  line after splitting on CRLF is a bare one). */
+const CONTROL = /[\x00-\x08\x0a-\x1f\x7f]/;
+const IS_TOKEN = new Uint8Array(128);
+for (const c of "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") IS_TOKEN[c.charCodeAt(0)] = 1;
 
 export class FramingError extends Error {
   /** What the proxy answers the client with when the fault is the client's. */
@@ -32,6 +35,11 @@ export interface Head {
   headers: Array<[string, string]>;
   /** Bytes from the start of the message through the blank line. */
   length: number;
+  /** Collected while reading, for framing: Content-Length values, Transfer-Encoding (the
+   *  fields joined) and Connection's tokens in lower case. */
+  lengths: string[] | null;
+  te: string | null;
+  connection: string[];
 }
 
 /**
@@ -48,9 +56,10 @@ export function readHead(buf: Buffer, from: number, kind: 'request' | 'response'
     return null;
   }
   if (end + 4 - from > MAX_HEAD) throw new FramingError(`the head is larger than ${MAX_HEAD} bytes`, 431);
-  const lines = buf.toString('latin1', start, end).split('\r\n');
+  const text = buf.toString('latin1', start, end);
+  const lines = text.split('\r\n');
   const first = lines[0]!;
-  const head: Head = { method: '', target: '', status: 0, minor: 1, headers: [], length: end + 4 - from };
+  const head: Head = { method: '', target: '', status: 0, minor: 1, headers: [], length: end + 4 - from, lengths: null, te: null, connection: [] };
   if (kind === 'request') {
     const m = REQUEST_LINE.exec(first);
     if (m === null) throw new FramingError(`bad request line ${quote(first)}`);
@@ -66,13 +75,30 @@ export function readHead(buf: Buffer, from: number, kind: 'request' | 'response'
   for (let i = 1; i < lines.length; i++) {
     const line = lines[i]!;
     const colon = line.indexOf(':');
-    const name = colon > 0 ? line.slice(0, colon) : '';
-    if (!TOKEN.test(name)) throw new FramingError(`bad header line ${quote(line)}`);
-    const value = line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, '');
-    if (!FIELD_VALUE.test(value)) throw new FramingError(`a control character in header ${name}`);
-    head.headers.push([name.toLowerCase(), value]);
+    if (!isToken(line, colon)) throw new FramingError(`bad header line ${quote(line)}`);
+    if (CONTROL.test(line)) throw new FramingError(`a control character in header ${line.slice(0, colon)}`);
+    let a = colon + 1;
+    let b = line.length;
+    while (a < b && (line.charCodeAt(a) === 0x20 || line.charCodeAt(a) === 0x09)) a++;
+    while (b > a && (line.charCodeAt(b - 1) === 0x20 || line.charCodeAt(b - 1) === 0x09)) b--;
+    const value = line.slice(a, b);
+    const name = line.slice(0, colon).toLowerCase();
+    head.headers.push([name, value]);
+    if (name === 'content-length') (head.lengths ??= []).push(value);
+    else if (name === 'transfer-encoding') head.te = head.te === null ? value : `${head.te}, ${value}`;
+    else if (name === 'connection') for (const t of value.split(',')) { const token = t.trim().toLowerCase(); if (token !== '') head.connection.push(token); }
   }
   return head;
+}
+
+/** Whether `line` up to `end` is a token (a header name) of at least one character. */
+function isToken(line: string, end: number): boolean {
+  if (end <= 0) return false;
+  for (let i = 0; i < end; i++) {
+    const c = line.charCodeAt(i);
+    if (c > 127 || IS_TOKEN[c] === 0) return false;
+  }
+  return true;
 }
 
 /** A header's fields joined with ", ", or undefined. */
@@ -92,9 +118,9 @@ export type BodyKind = { kind: 'none' } | { kind: 'length'; length: number } | {
 
 /** The request's body framing (RFC 9112 6.3); throws FramingError when it is ambiguous. */
 export function requestBody(head: Head): BodyKind {
-  const te = tokensOf(head, 'transfer-encoding');
   const length = contentLength(head);
-  if (te.length > 0 || headerOf(head, 'transfer-encoding') !== undefined) {
+  if (head.te !== null) {
+    const te = codings(head.te);
     if (length !== undefined) throw new FramingError('both Content-Length and Transfer-Encoding');
     if (head.minor === 0) throw new FramingError('Transfer-Encoding in an HTTP/1.0 request');
     if (te.at(-1) !== 'chunked' || te.indexOf('chunked') !== te.length - 1) throw new FramingError('Transfer-Encoding without chunked last');
@@ -106,20 +132,25 @@ export function requestBody(head: Head): BodyKind {
 /** The response's body framing, given the request it answers. */
 export function responseBody(head: Head, method: string): BodyKind {
   if (method === 'HEAD' || head.status < 200 || head.status === 204 || head.status === 304) return { kind: 'none' };
-  const te = tokensOf(head, 'transfer-encoding');
   const length = contentLength(head);
-  if (headerOf(head, 'transfer-encoding') !== undefined) {
+  if (head.te !== null) {
     if (length !== undefined) throw new FramingError('both Content-Length and Transfer-Encoding', 502);
-    return te.at(-1) === 'chunked' ? { kind: 'chunked' } : { kind: 'close' };
+    return codings(head.te).at(-1) === 'chunked' ? { kind: 'chunked' } : { kind: 'close' };
   }
   if (length !== undefined) return length === 0 ? { kind: 'none' } : { kind: 'length', length };
   return { kind: 'close' };
 }
 
+function codings(te: string): string[] {
+  return te.split(',').map((t) => t.trim().toLowerCase()).filter((t) => t !== '');
+}
+
 function contentLength(head: Head): number | undefined {
+  if (head.lengths === null) return undefined;
+  // The common case: one field, one number.
+  if (head.lengths.length === 1 && /^\d{1,15}$/.test(head.lengths[0]!)) return Number(head.lengths[0]);
   let length: number | undefined;
-  for (const [name, value] of head.headers) {
-    if (name !== 'content-length') continue;
+  for (const value of head.lengths) {
     for (const part of value.split(',')) {
       const text = part.trim();
       if (!/^\d{1,15}$/.test(text)) throw new FramingError(`bad Content-Length ${quote(value)}`);

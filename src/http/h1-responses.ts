@@ -3,7 +3,7 @@
 // response phase (delay it, replace it with an error after reading it whole, or reset). A 101
 // to an Upgrade request, or a 2xx to CONNECT, turns the connection into a plain tunnel.
 
-import { FramingError, BodyScanner, readHead, responseBody, tokensOf, type Head } from './h1-parse.js';
+import { FramingError, BodyScanner, readHead, responseBody, type Head } from './h1-parse.js';
 import { IDLE, MORE, Pump, type H1Exchange, type OutputQueue, type Step } from './h1-output.js';
 import { h1Abort } from './responses.js';
 import type { HttpConnection } from './connection.js';
@@ -101,7 +101,7 @@ export class H1Responses {
       this.host.conn.reset('http_reset toxic');
       return IDLE;
     }
-    const connection = tokensOf(head, 'connection');
+    const connection = head.connection;
     // The server ends the connection after this response; so must the client's.
     hx.closeAfter ||= connection.includes('close') || (head.minor === 0 && !connection.includes('keep-alive'));
     let body: BodyScanner;
@@ -127,7 +127,9 @@ export class H1Responses {
       return body.done || switching ? this.finish(hx) ?? MORE : MORE;
     }
     this.discarding = false;
-    const wait = this.take(head.length, false, hx);
+    // The common case, a whole response in one read, goes on as one slice.
+    const whole = body.body.kind === 'length' && this.buf.length >= head.length + body.body.length;
+    const wait = this.take(whole ? head.length + body.scan(this.buf, head.length).used : head.length, false, hx);
     if (switching) {
       this.state = 'tunnel';
       this.host.forwarded.shift();

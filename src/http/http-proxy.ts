@@ -9,6 +9,7 @@ import { FaultlineError } from '../errors.js';
 import { isRequestToxic, type FaultDetail, type RandomSource } from '../toxic.js';
 import { formatHostPort, reportBound, type HostPort } from '../core/address.js';
 import { proxiedFds } from '../core/fd-budget.js';
+import { adoptAccepted, ReadSlot } from '../core/socket-reader.js';
 import { Proxy, type Listener } from '../core/proxy.js';
 import type { ToxicConfig } from '../core/toxic-config.js';
 import { HttpConnection, type HttpOwner } from './connection.js';
@@ -108,13 +109,16 @@ export class HttpProxy extends Proxy implements HttpOwner {
     this.connections.delete(conn);
   }
 
-  private accept(socket: net.Socket): void {
-    const peer = formatHostPort(socket.remoteAddress ?? '?', socket.remotePort ?? 0);
+  private accept(accepted: net.Socket): void {
+    const peer = formatHostPort(accepted.remoteAddress ?? '?', accepted.remotePort ?? 0);
     const id = nanoid(12);
+    accepted.on('error', () => {});
+    if (!this.admit(accepted, id, peer)) return;
+    const reads = new ReadSlot();
+    const socket = adoptAccepted(accepted, reads);
     socket.on('error', () => {});
-    if (!this.admit(socket, id, peer)) return;
     socket.once('close', () => proxiedFds.release(2));
-    this.connections.add(new HttpConnection(id, this.seq++, peer, socket, this, sniffer(this.h2)));
+    this.connections.add(new HttpConnection(id, this.seq++, peer, socket, reads, this, sniffer(this.h2)));
   }
 
   /** The proxy's max_connections, then the descriptors every proxy shares; a refused client is

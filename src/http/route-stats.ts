@@ -79,11 +79,20 @@ function valueOf(bucket: number): number {
   return Math.round(FLOOR_MS * Math.exp(bucket * GROWTH) * 1000) / 1000;
 }
 
+/** Paths whose template is remembered, so a busy route is not folded again per request. */
+const TEMPLATE_CACHE = 1024;
+
 export class RouteStats {
   private readonly routes = new Map<string, Route>();
+  private readonly templates = new Map<string, string>();
 
   record(r: ExchangeRecord): void {
-    let key = `${r.method} ${template(r.path)}`;
+    let folded = this.templates.get(r.path);
+    if (folded === undefined) {
+      if (this.templates.size >= TEMPLATE_CACHE) this.templates.clear();
+      this.templates.set(r.path, (folded = template(r.path)));
+    }
+    let key = `${r.method} ${folded}`;
     let route = this.routes.get(key);
     if (route === undefined) {
       if (this.routes.size >= MAX_ROUTES) key = 'OTHER';
