@@ -98,7 +98,7 @@ function answer(server: AuthServer, query: DecodedPacket, transport: 'udp' | 'tc
     known = server.zone.has(name);
   }
   const flags = dnsPacket.AUTHORITATIVE_ANSWER | ((query.flags ?? 0) & dnsPacket.RECURSION_DESIRED) | (known ? 0 : 3);
-  const additionals: Answer[] = opt === null ? [] : [{ type: 'OPT', name: '.', udpPayloadSize: 1232, flags: opt.flags, options: [] } as Answer];
+  const additionals: Answer[] = opt === null ? [] : [{ type: 'OPT', name: '.', udpPayloadSize: 1232, extendedRcode: 0, ednsVersion: 0, flags: opt.flags, flag_do: opt.flag_do, options: [] }];
   const packet = { type: 'response' as const, id: query.id, flags, questions: [q], answers, authorities: answers.length === 0 ? [SOA] : [], additionals };
   const full = dnsPacket.encode(packet);
   const limit = opt === null ? 512 : Math.max(512, opt.udpPayloadSize);
