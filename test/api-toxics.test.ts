@@ -206,23 +206,36 @@ const HTTP_TYPES: Record<string, string[]> = {
   http_reset: ['when', 'code', 'method', 'path', 'header', 'first'],
 };
 
+/** Issue 14's DNS toxics: their own attributes, then the match attributes all share. */
+const DNS_TYPES: Record<string, string[]> = {
+  dns_error: ['rcode', 'name', 'qtype'],
+  dns_delay: ['latency', 'jitter', 'name', 'qtype'],
+  dns_drop: ['name', 'qtype'],
+  dns_ttl: ['ttl', 'name', 'qtype'],
+  dns_answer: ['addresses', 'ttl', 'name', 'qtype'],
+  dns_truncate: ['name', 'qtype'],
+};
+
 test('GET /toxics: a catalog of every type with attribute units, defaults, descriptions and protocols', () => withServer(async (server) => {
   const res = await server.api('GET', '/toxics');
   assert.is(res.status, 200);
   const catalog = res.json as any[];
-  // Exactly the registry, in its order: the 8 Toxiproxy types, the 8 of issue 3, the 3 HTTP ones.
+  // Exactly the registry, in its order: the 8 Toxiproxy types, the 8 of issue 3, the 3 HTTP
+  // ones, the 6 DNS ones.
   assert.equal(catalog.map((c) => c.type), TOXICS.map((d) => d.type));
-  assert.equal(catalog.map((c) => c.type).sort(), [...Object.keys(TYPES), ...Object.keys(NEW_TYPES), ...Object.keys(HTTP_TYPES)].sort());
-  assert.is(catalog.length, 19);
+  assert.equal(catalog.map((c) => c.type).sort(), [...Object.keys(TYPES), ...Object.keys(NEW_TYPES), ...Object.keys(HTTP_TYPES), ...Object.keys(DNS_TYPES)].sort());
+  assert.is(catalog.length, 25);
   for (const entry of catalog) {
     const def = TOXICS.find((d) => d.type === entry.type)!;
     assert.equal(Object.keys(entry.attributes), Object.keys(def.attributes), `${entry.type}: the definition's attributes, in order`);
-    // Every attribute Toxiproxy (TYPES), issue 3 (NEW_TYPES) or issue 13 (HTTP_TYPES) specifies, in that order.
-    const specified = TYPES[entry.type] ?? NEW_TYPES[entry.type] ?? HTTP_TYPES[entry.type] ?? [];
+    // Every attribute Toxiproxy (TYPES), issue 3 (NEW_TYPES), issue 13 (HTTP_TYPES) or issue 14
+    // (DNS_TYPES) specifies, in that order.
+    const specified = TYPES[entry.type] ?? NEW_TYPES[entry.type] ?? HTTP_TYPES[entry.type] ?? DNS_TYPES[entry.type] ?? [];
     assert.equal(Object.keys(entry.attributes).filter((a) => specified.includes(a)), specified, entry.type);
     if (entry.type in HTTP_TYPES) assert.equal(entry.protocols, ['http'], `${entry.type} protocols`);
+    else if (entry.type in DNS_TYPES) assert.equal(entry.protocols, ['dns'], `${entry.type} protocols`);
     else assert.ok(Array.isArray(entry.protocols) && entry.protocols.includes('tcp'), `${entry.type} protocols`);
-    assert.ok(entry.protocols.every((p: string) => p === 'tcp' || p === 'udp' || p === 'http'), `${entry.type} protocols`);
+    assert.ok(entry.protocols.every((p: string) => p === 'tcp' || p === 'udp' || p === 'http' || p === 'dns'), `${entry.type} protocols`);
     assert.type(entry.description, 'string');
     assert.ok(entry.description.length > 0, `${entry.type} description`);
     for (const [name, spec] of Object.entries<any>(entry.attributes)) {
@@ -234,8 +247,10 @@ test('GET /toxics: a catalog of every type with attribute units, defaults, descr
         assert.ok(Array.isArray(spec.values) && spec.values.includes(spec.default), `${what} enum default in values`);
       } else if (spec.kind === 'string') {
         assert.type(spec.default, 'string', `${what}.default`);
-        assert.ok(['text', 'glob', 'header', 'methods'].includes(spec.format), `${what}.format ${spec.format}`);
+        assert.ok(['text', 'glob', 'header', 'methods', 'domain'].includes(spec.format), `${what}.format ${spec.format}`);
         assert.ok(Number.isInteger(spec.maxLength) && spec.maxLength > 0, `${what}.maxLength`);
+      } else if (spec.kind === 'list') {
+        assert.ok(Array.isArray(spec.default) && spec.format === 'ip' && Number.isInteger(spec.maxItems), `${what} list`);
       } else {
         assert.ok(spec.kind === 'integer' || spec.kind === 'number', `${what}.kind ${spec.kind}`);
         assert.type(spec.unit, 'string', `${what}.unit`);

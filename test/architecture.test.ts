@@ -21,7 +21,7 @@ const TEXT = new Map(SOURCES.map((f) => [f, readSource(f)]));
 const EDGES: Edge[] = SOURCES.flatMap((from) =>
   importsOf(TEXT.get(from)!).map(({ spec, line }) => ({ from, line, spec, to: resolveImport(from, spec) })));
 
-const LEAVES = ['src/toxic.ts', 'src/toxic-attributes.ts', 'src/toxic-request.ts', 'src/errors.ts', 'src/random.ts'];
+const LEAVES = ['src/toxic.ts', 'src/toxic-attributes.ts', 'src/toxic-request.ts', 'src/toxic-dns.ts', 'src/errors.ts', 'src/random.ts'];
 /** Layers above the core and the toxics, by path prefix. */
 const API_LAYERS = ['src/api/', 'src/events/', 'src/store/', 'src/scenario/', 'src/sessions/'];
 const ABOVE_LAYERS = ['src/cli/', 'src/client/', 'src/server.ts', 'src/index.ts'];

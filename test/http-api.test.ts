@@ -70,7 +70,7 @@ test('protocols: http toxics only on http proxies; TCP toxics on http proxies to
   const udp = await fl.api('POST', '/proxies', { name: 'dgram', protocol: 'udp', listen: '127.0.0.1:0', upstream: '127.0.0.1:9' });
   assert.is(udp.status, 201);
   assertNames(await fl.toxic('dgram', { type: 'http_delay' }), /does not apply to udp proxies/, 'on udp');
-  assertNames(await fl.api('POST', '/proxies', { name: 'x', upstream: upstream.address, protocol: 'sctp' }), /protocol must be tcp, udp or http, got "sctp"/, 'protocol');
+  assertNames(await fl.api('POST', '/proxies', { name: 'x', upstream: upstream.address, protocol: 'sctp' }), /protocol must be tcp, udp, http or dns, got "sctp"/, 'protocol');
   await httpProxy(fl, 'both', upstream.address);
   const bw = await fl.toxic('both', { type: 'bandwidth', attributes: { rate: 100, queue: 5 } });
   assert.equal([bw.status, bw.json.attributes], [200, { rate: 100 }], 'a UDP-only attribute means nothing beneath HTTP either');

@@ -139,7 +139,7 @@ timeline: [{at: 0s, heal: all}]
     '2:17 servers.edge: expected an http:// or https:// URL like http://10.0.0.5:8474, got "ftp://10.0.0.5"',
     '4:25 proxies[0].upstream: expected host:port like 127.0.0.1:5432 (port 1 to 65535), got "localhost"',
     '4:44 proxies[0].listen: expected host:port like 127.0.0.1:0 (port 0 to 65535), got "127.0.0.1:70000"',
-    '4:73 proxies[0].protocol: expected tcp, udp or http, got "sctp"',
+    '4:73 proxies[0].protocol: expected tcp, udp, http or dns, got "sctp"',
     "4:87 proxies[0].server: unknown server 'edgy'; expected one of default, edge (servers are named under servers)",
     "5:12 proxies[1].name: duplicate proxy name 'a'; proxies[0] already uses it",
     "5:56 proxies[1].labels.too: unknown key 'too'; expected one of from, to",
@@ -153,7 +153,7 @@ test('toxic steps: proxies must be listed; type, protocol, stream, toxicity and 
   - {at: 0s, toxic: {proxy: db, type: latency, attributes: [1]}}
 `), [
     "6:29 timeline[0].toxic.proxy: unknown proxy 'web'; a step may only name a proxy listed under proxies (listed: db, dns)",
-    "6:40 timeline[0].toxic.type: unknown toxic type 'latncy'; expected one of latency, bandwidth, slow_close, timeout, reset_peer, slicer, limit_data, packet_loss, duplicate, reorder, corrupt, half_open, partition, slow_open, limit_time, http_abort, http_delay, http_reset, noop",
+    "6:40 timeline[0].toxic.type: unknown toxic type 'latncy'; expected one of latency, bandwidth, slow_close, timeout, reset_peer, slicer, limit_data, packet_loss, duplicate, reorder, corrupt, half_open, partition, slow_open, limit_time, http_abort, http_delay, http_reset, dns_error, dns_delay, dns_drop, dns_ttl, dns_answer, dns_truncate, noop",
     '6:56 timeline[0].toxic.stream: expected upstream or downstream, got "sideways"',
     '6:76 timeline[0].toxic.toxicity: expected a number from 0 to 1, got 1.5',
     "7:40 timeline[1].toxic.type: toxic type 'reset_peer' does not apply to udp proxy 'dns'; it applies to tcp (udp takes latency, bandwidth, timeout, limit_data, packet_loss, duplicate, reorder, corrupt, partition, noop)",
@@ -272,7 +272,7 @@ test('one file with many mistakes gets all of them, in order', () => {
     "9:5 timeline[0].atx: unknown key 'atx'; expected one of at, for, toxic, update_toxic, remove_toxic, proxy, partition, heal, probe",
     "9:5 timeline[0]: missing required key 'at'",
     '11:9 timeline[1].at: expected a duration like 500ms, 30s or 2m, got "10 seconds"',
-    "12:30 timeline[1].toxic.type: unknown toxic type 'latncy'; expected one of latency, bandwidth, slow_close, timeout, reset_peer, slicer, limit_data, packet_loss, duplicate, reorder, corrupt, half_open, partition, slow_open, limit_time, http_abort, http_delay, http_reset, noop",
+    "12:30 timeline[1].toxic.type: unknown toxic type 'latncy'; expected one of latency, bandwidth, slow_close, timeout, reset_peer, slicer, limit_data, packet_loss, duplicate, reorder, corrupt, half_open, partition, slow_open, limit_time, http_abort, http_delay, http_reset, dns_error, dns_delay, dns_drop, dns_ttl, dns_answer, dns_truncate, noop",
     '12:46 timeline[1].toxic.stream: expected upstream or downstream, got "sideways"',
     '15:5 timeline[2]: a step needs exactly one action, found 2: heal, probe',
   ]);

@@ -1,5 +1,5 @@
 // @ts-check
-// The proxy dialog: create a proxy (tcp, udp or http), or edit one's listen, upstream, enabled
+// The proxy dialog: create a proxy (tcp, udp, http or dns), or edit one's listen, upstream, enabled
 // and (UDP) idle timeout. Name and protocol are fixed once a proxy exists, as the API has them.
 
 import { post, seg } from './api.js';

@@ -2,7 +2,8 @@
 // The toxic dialog, generated from the server's catalog (GET /toxics): one field per attribute,
 // labelled with its unit, its default and its valid range, checked here before the server
 // checks it again. The inputs are named after the attributes. Text attributes (an HTTP body,
-// a path glob, a header match) get a text field; their formats are checked by the server.
+// a path glob, a header match, a DNS name) get a text field, and list attributes (DNS
+// addresses) one of comma-separated values; their formats are checked by the server.
 
 import { post, seg } from './api.js';
 import { openDialog, showFormError } from './dialogs.js';
@@ -72,9 +73,12 @@ export function openToxicForm(proxy, toxic) {
   const showType = () => {
     current.def = state.catalog.find((d) => d.type === typeSelect.value) ?? null;
     description.textContent = current.def?.description ?? '';
-    // Request toxics roll their toxicity for every request, and their stream is only a label.
-    const perRequest = current.def?.protocols.length === 1 && current.def.protocols[0] === 'http';
-    byId('toxic-toxicity-hint').textContent = perRequest ? 'chance that a request is affected' : 'chance that a connection is affected';
+    // Request and DNS toxics roll their toxicity for every request or query, and their stream is
+    // only a label.
+    const only = current.def?.protocols.length === 1 ? current.def.protocols[0] : undefined;
+    const perRequest = only === 'http';
+    byId('toxic-toxicity-hint').textContent = perRequest ? 'chance that a request is affected'
+      : only === 'dns' ? 'chance that a query is affected' : 'chance that a connection is affected';
     current.attrs = renderAttributes(attrs, current.def, toxic, protocol === 'http' && !perRequest ? 'tcp' : protocol);
   };
   typeSelect.addEventListener('change', showType);
@@ -106,6 +110,10 @@ function renderAttributes(box, def, toxic, protocol) {
       input = spec.format === 'text' ? h('textarea', { ...attrs, rows: 3 }) : h('input', { ...attrs, type: 'text', class: 'mono' });
       input.value = String(value);
       box.append(h('div', { class: 'field' }, h('label', { for: id, text: name }), input, hint, error));
+    } else if (spec.kind === 'list') {
+      input = h('input', { id, name, type: 'text', class: 'mono', autocomplete: 'off', spellcheck: 'false', 'aria-describedby': describedBy, 'data-attribute': name });
+      input.value = Array.isArray(value) ? value.join(', ') : String(value);
+      box.append(h('div', { class: 'field' }, h('label', { for: id, text: name }), input, hint, error));
     } else if (spec.kind === 'boolean') {
       input = h('input', { id, name, type: 'checkbox', 'aria-describedby': describedBy, 'data-attribute': name });
       input.checked = value === true;
@@ -131,7 +139,7 @@ function renderAttributes(box, def, toxic, protocol) {
 
 /** "default 0 · 0 to 2147483647 · delay added to each chunk" */
 function hintFor(/** @type {AttributeSpec} */ spec) {
-  const parts = [`default ${String(spec.default)}`];
+  const parts = [spec.kind === 'list' ? `default ${spec.default.length === 0 ? 'none' : spec.default.join(', ')}` : `default ${String(spec.default)}`];
   if (spec.kind === 'integer' || spec.kind === 'number') {
     const min = spec.min ?? 0;
     parts.push(spec.max === undefined ? `at least ${min}` : `${min} to ${spec.max}`);
@@ -140,6 +148,8 @@ function hintFor(/** @type {AttributeSpec} */ spec) {
     parts.push(`one of ${spec.values.join(', ')}`);
   } else if (spec.kind === 'string') {
     parts.push(`up to ${spec.maxLength} bytes`);
+  } else if (spec.kind === 'list') {
+    parts.push(`up to ${spec.maxItems}, separated by commas`);
   }
   if (spec.description) parts.push(spec.description);
   return parts.join(' · ');
@@ -148,10 +158,14 @@ function hintFor(/** @type {AttributeSpec} */ spec) {
 /**
  * The value of one attribute field, or an error message.
  * @param {AttrField} f
- * @returns {{value: number | string | boolean} | {error: string}}
+ * @returns {{value: number | string | boolean | string[]} | {error: string}}
  */
 function readAttribute(f) {
   const { spec, input } = f;
+  if (spec.kind === 'list') {
+    const items = input.value.split(',').map((s) => s.trim()).filter((s) => s !== '');
+    return items.length > spec.maxItems ? { error: `at most ${spec.maxItems} items` } : { value: items };
+  }
   if (spec.kind === 'boolean') return { value: /** @type {HTMLInputElement} */ (input).checked };
   if (spec.kind === 'enum') return spec.values.includes(input.value) ? { value: input.value } : { error: `choose one of ${spec.values.join(', ')}` };
   if (spec.kind === 'string') {
@@ -189,7 +203,7 @@ function mark(input, box, message) {
 
 async function submit() {
   const form = byId('toxic-form', HTMLFormElement);
-  /** @type {Record<string, number | string | boolean>} */
+  /** @type {Record<string, number | string | boolean | string[]>} */
   const attributes = {};
   /** @type {Array<HTMLInputElement | HTMLSelectElement | HTMLTextAreaElement>} */
   const invalid = [];

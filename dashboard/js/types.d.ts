@@ -20,7 +20,7 @@ export interface Toxic {
   type: string;
   stream: string;
   toxicity: number;
-  attributes: Record<string, number | string | boolean>;
+  attributes: Record<string, number | string | boolean | string[]>;
   /** ISO time; present when the toxic has a ttl. */
   expires_at?: string;
 }
@@ -32,7 +32,7 @@ export interface Proxy {
   enabled: boolean;
   toxics: Toxic[];
   /** Absent on TCP proxies, which keep Toxiproxy's exact shape. */
-  protocol?: 'tcp' | 'udp' | 'http';
+  protocol?: 'tcp' | 'udp' | 'http' | 'dns';
   idle_timeout?: number;
   sessions?: number;
 }
@@ -41,7 +41,8 @@ export type AttributeSpec = { protocols?: string[] } & (
   | { kind: 'integer' | 'number'; default: number; unit: string; min?: number; max?: number; description: string }
   | { kind: 'boolean'; default: boolean; description: string }
   | { kind: 'enum'; default: string; values: string[]; description: string }
-  | { kind: 'string'; default: string; format: 'text' | 'glob' | 'header' | 'methods'; maxLength: number; description: string });
+  | { kind: 'string'; default: string; format: 'text' | 'glob' | 'header' | 'methods' | 'domain'; maxLength: number; description: string }
+  | { kind: 'list'; default: string[]; format: 'ip'; maxItems: number; description: string });
 
 /** One route of an http proxy, from GET /routes. */
 export interface RouteInfo {

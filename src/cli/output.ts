@@ -72,7 +72,7 @@ export function formatProxyList(proxies: readonly ProxyJson[]): string {
 export function formatProxy(proxy: ProxyJson): string {
   const udp = proxy.protocol === 'udp'
     ? `  protocol=udp  idle_timeout=${proxy.idle_timeout}ms  sessions=${proxy.sessions}`
-    : proxy.protocol === 'http' ? '  protocol=http' : '';
+    : proxy.protocol === 'http' || proxy.protocol === 'dns' ? `  protocol=${proxy.protocol}` : '';
   const head = `${proxy.name}  listen=${proxy.listen}  upstream=${proxy.upstream}  ${state(proxy.enabled)}${udp}`;
   return [head, ...(proxy.toxics ?? []).map(formatToxic)].join('\n');
 }

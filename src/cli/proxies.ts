@@ -41,7 +41,7 @@ export function registerProxyCommands(program: Command, io: CliIO): void {
     .argument('<proxy>', 'name of the new proxy')
     .requiredOption('-l, --listen <addr>', 'address the proxy listens on, host:port (port 0 picks a free port)')
     .requiredOption('-u, --upstream <addr>', 'address the proxy forwards to, host:port')
-    .option('-p, --protocol <protocol>', 'tcp (the default), udp, or http (HTTP/1.1 and HTTP/2 with per-request toxics)')
+    .option('-p, --protocol <protocol>', 'tcp (the default), udp, http (HTTP/1.1 and HTTP/2 with per-request toxics), or dns (UDP and TCP at one address, per-query toxics)')
     .option('--idle-timeout <ms>', 'udp only: end a client session after this many ms without traffic (default 60000)')
     .action(async (proxy: string, opts: CreateOptions, cmd: Command) => {
       const body: Record<string, unknown> = { name: proxy, listen: opts.listen, upstream: opts.upstream, enabled: true };

@@ -4,7 +4,7 @@
 
 import type { Command } from 'commander';
 import { TOXICS } from '../../toxics/index.js';
-import { isRequestToxic, type AttributeSpec } from '../toxic.js';
+import { isDnsToxic, isRequestToxic, type AttributeSpec } from '../toxic.js';
 import { clientFor, seg, wantsJson } from './client.js';
 import { printJson, printLine, type CliIO, type ToxicJson } from './output.js';
 
@@ -15,12 +15,13 @@ export const TOXIC_TYPES_HELP = [
   ...TOXICS.map((def) => {
     const specs = Object.entries(def.attributes) as [string, AttributeSpec][];
     const attrs = specs.map(([name, spec]) => `${name}=<${'unit' in spec ? spec.unit : spec.kind === 'string' ? spec.format : spec.kind}>`).join(',');
-    const note = def.type === 'bandwidth' ? '  (KB = 1000 bytes)' : isRequestToxic(def) ? '  (http proxies)' : '';
+    const note = def.type === 'bandwidth' ? '  (KB = 1000 bytes)' : isRequestToxic(def) ? '  (http proxies)' : isDnsToxic(def) ? '  (dns proxies)' : '';
     return `  ${def.type.padEnd(12)} ${attrs === '' ? '(no attributes)' : attrs}${note}`;
   }),
   '',
   'Streams: upstream is client -> server, downstream (the default) is server -> client.',
-  'http_* toxics act per request (toxicity is rolled for each); their stream is only a label.',
+  'http_* toxics act per request and dns_* toxics per query (toxicity is rolled for each); their stream is only a label.',
+  'A list attribute (addresses) takes comma-separated values: -a addresses=10.0.0.2,2001:db8::2.',
 ].join('\n');
 
 interface AddOptions {
@@ -51,21 +52,24 @@ export function parseToxicity(raw: string): number {
   return value;
 }
 
-/** Attribute names that hold text for the toxic `type` (for any toxic when it is not known):
- *  their values stay strings even when they look like numbers (a body of "503"). */
-function textAttributes(type: string | undefined): Set<string> {
+/** Attribute names of the toxic `type` (of any toxic when it is not known) of this kind: a
+ *  text attribute stays a string even when it looks like a number (a body of "503"), and a
+ *  list one is split at commas. */
+function attributesOfKind(type: string | undefined, kind: 'string' | 'list'): Set<string> {
   const names = new Set<string>();
   for (const def of TOXICS) {
     if (type !== undefined && def.type !== type) continue;
-    for (const [name, spec] of Object.entries(def.attributes) as [string, AttributeSpec][]) if (spec.kind === 'string') names.add(name);
+    for (const [name, spec] of Object.entries(def.attributes) as [string, AttributeSpec][]) if (spec.kind === kind) names.add(name);
   }
   return names;
 }
 
-/** `k=v` pairs; numbers become JSON numbers, true/false booleans, anything else a string,
- *  and a text attribute of `type` (a body, a path glob) is always a string. */
+/** `k=v` pairs; numbers become JSON numbers, true/false booleans, anything else a string; a
+ *  text attribute of `type` (a body, a path glob) is always a string, and a list one (DNS
+ *  addresses) an array of the comma-separated values. */
 export function parseAttributes(pairs: readonly string[], type?: string): Record<string, unknown> {
-  const text = textAttributes(type);
+  const text = attributesOfKind(type, 'string');
+  const lists = attributesOfKind(type, 'list');
   const attributes: Record<string, unknown> = {};
   for (const pair of pairs) {
     const eq = pair.indexOf('=');
@@ -73,6 +77,10 @@ export function parseAttributes(pairs: readonly string[], type?: string): Record
     const key = pair.slice(0, eq);
     const raw = pair.slice(eq + 1);
     const num = raw.trim() === '' ? Number.NaN : Number(raw);
+    if (lists.has(key)) {
+      attributes[key] = raw.split(',').map((item) => item.trim()).filter((item) => item !== '');
+      continue;
+    }
     attributes[key] = text.has(key) ? raw : Number.isFinite(num) ? num : raw === 'true' ? true : raw === 'false' ? false : raw;
   }
   return attributes;
@@ -94,7 +102,7 @@ export function registerToxicCommands(program: Command, io: CliIO): void {
     .option('-u, --upstream', 'apply to the upstream stream (client -> server)')
     .option('-d, --downstream', 'apply to the downstream stream (server -> client; the default)')
     .option('-n, --toxicName <name>', 'toxic name (default <type>_<stream>)')
-    .option('--tox, --toxicity <float>', 'probability the toxic applies to a connection (http_*: to a request), 0..1 (default 1)')
+    .option('--tox, --toxicity <float>', 'probability the toxic applies to a connection (http_*: to a request, dns_*: to a query), 0..1 (default 1)')
     .option('-a, --attribute <key=value>', 'toxic attribute; repeat for several', collect)
     .addHelpText('after', TOXIC_TYPES_HELP)
     .action(async (proxy: string, opts: AddOptions, cmd: Command) => {

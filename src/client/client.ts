@@ -20,7 +20,7 @@ export interface ProxyOptions {
   /** Default an ephemeral port: `127.0.0.1:0` on a server on this machine (a loopback API URL),
    *  `0.0.0.0:0` on any other, so the proxy is reachable where the API is. */
   listen?: string;
-  /** `tcp` (the default) or `udp`. */
+  /** `tcp` (the default), `udp`, `http` or `dns`. */
   protocol?: Protocol;
   /** Default true. */
   enabled?: boolean;

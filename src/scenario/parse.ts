@@ -169,7 +169,7 @@ function readProxies(c: Checker, node: YamlNode | undefined, serverNames: Set<st
     }
     const listen = optional(c, f, 'listen', path, (c2, n, p) => hostPort(c2, n, p, true)) ?? '127.0.0.1:0';
     const upstream = optional(c, f, 'upstream', path, (c2, n, p) => hostPort(c2, n, p, false));
-    const protocol = optional(c, f, 'protocol', path, (c2, n, p) => oneOf(c2, n, p, ['tcp', 'udp', 'http'] as const)) ?? 'tcp';
+    const protocol = optional(c, f, 'protocol', path, (c2, n, p) => oneOf(c2, n, p, ['tcp', 'udp', 'http', 'dns'] as const)) ?? 'tcp';
     const labels = optional(c, f, 'labels', path, readLabels) ?? {};
     for (const service of [labels.from, labels.to]) if (service !== undefined) ctx.services.add(service);
     const server = optional(c, f, 'server', path, text) ?? 'default';

@@ -153,7 +153,7 @@ function cutsText(scenario: Scenario, cuts: readonly PartitionCut[], withServer:
 function attrs(attributes: Record<string, unknown>): string {
   const entries = Object.entries(attributes);
   if (entries.length === 0) return '';
-  return `  {${entries.map(([k, v]) => `${k}: ${typeof v === 'string' ? JSON.stringify(v) : String(v)}`).join(', ')}}`;
+  return `  {${entries.map(([k, v]) => `${k}: ${typeof v === 'string' || Array.isArray(v) ? JSON.stringify(v) : String(v)}`).join(', ')}}`;
 }
 
 export function describeProbe(p: Probe): string {

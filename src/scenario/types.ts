@@ -20,7 +20,7 @@ export interface ScenarioProxy {
   name: string;
   listen: string;
   upstream: string;
-  protocol: 'tcp' | 'udp' | 'http';
+  protocol: 'tcp' | 'udp' | 'http' | 'dns';
   /** Service names at each end, for named partitions. */
   labels: { from?: string; to?: string };
   server: string;

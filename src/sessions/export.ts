@@ -22,7 +22,7 @@ export interface ScenarioFile {
   title: string;
   description: string;
   tags: string[];
-  proxies: Array<{ name: string; listen: string; upstream: string; protocol: 'tcp' | 'udp' | 'http' }>;
+  proxies: Array<{ name: string; listen: string; upstream: string; protocol: 'tcp' | 'udp' | 'http' | 'dns' }>;
   timeline: Array<Record<string, unknown>>;
 }
 
@@ -104,7 +104,7 @@ export function exportScenario(record: SessionRecord, options: { url: string; no
     const body = a.body ?? {};
     if (a.kind === 'proxy:created' && !start.has(a.proxy) && !listed.has(a.proxy)) {
       listed.set(a.proxy, fieldsOf({
-        name: a.proxy, listen: String(body.listen), upstream: String(body.upstream), protocol: body.protocol === 'udp' || body.protocol === 'http' ? body.protocol : 'tcp',
+        name: a.proxy, listen: String(body.listen), upstream: String(body.upstream), protocol: body.protocol === 'udp' || body.protocol === 'http' || body.protocol === 'dns' ? body.protocol : 'tcp',
       }));
       if (body.enabled === false) steps.push({ at: t, key: 'proxy', value: { name: a.proxy, enabled: false }, for: null });
       continue;

@@ -41,7 +41,7 @@ export interface ProxySnapshot {
   listen: string;
   upstream: string;
   enabled: boolean;
-  protocol: 'tcp' | 'udp' | 'http';
+  protocol: 'tcp' | 'udp' | 'http' | 'dns';
   toxics: Array<Record<string, unknown>>;
 }
 
@@ -96,7 +96,7 @@ export function snapshotOf(json: Record<string, unknown>): ProxySnapshot {
     listen: String(json.listen),
     upstream: String(json.upstream),
     enabled: json.enabled !== false,
-    protocol: json.protocol === 'udp' || json.protocol === 'http' ? json.protocol : 'tcp',
+    protocol: json.protocol === 'udp' || json.protocol === 'http' || json.protocol === 'dns' ? json.protocol : 'tcp',
     toxics: Array.isArray(json.toxics) ? (json.toxics as Array<Record<string, unknown>>) : [],
   };
 }
