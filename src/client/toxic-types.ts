@@ -38,15 +38,20 @@ export interface ToxicCommon {
 }
 
 /** A toxic method's argument: attributes (each optional, the server fills in the defaults) and
- *  the common fields, flat: `latency({ latency: 100, jitter: 10, stream: 'upstream' })`. */
-export type ToxicOptions<T extends ToxicType> = Partial<ToxicAttributes<T>> & ToxicCommon;
+ *  the common fields, flat: `latency({ latency: 100, jitter: 10, stream: 'upstream' })`. An
+ *  attribute that shares its name with a common field (the DNS toxics' `name` and `ttl`) goes in
+ *  `attributes`, which any toxic may use:
+ *  `dnsAnswer({ addresses: ['10.0.0.2'], attributes: { name: 'svc.test', ttl: 300 } })`. */
+export type ToxicOptions<T extends ToxicType> = Partial<Omit<ToxicAttributes<T>, keyof ToxicCommon>> & ToxicCommon
+  & { attributes?: Partial<ToxicAttributes<T>> };
 
 /** A toxic named by its type, for `addToxic` and `withToxic`: `{ type: 'latency', latency: 100 }`. */
 export type ToxicSpec<T extends ToxicType = ToxicType> = { [K in T]: { type: K } & ToxicOptions<K> }[T];
 
 /** What `update` may change: attributes (merged into the current ones), toxicity and ttl
  *  (null or 0 clears it). */
-export type ToxicChanges<T extends ToxicType> = Partial<ToxicAttributes<T>> & { toxicity?: number; ttl?: number | null };
+export type ToxicChanges<T extends ToxicType> = Partial<Omit<ToxicAttributes<T>, 'toxicity' | 'ttl'>>
+  & { toxicity?: number; ttl?: number | null; attributes?: Partial<ToxicAttributes<T>> };
 
 export function camelCase(type: string): string {
   return type.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
@@ -89,9 +94,18 @@ function splitAttributes(
   // A type this copy of the registry does not know (a newer server's) is passed on unchecked.
   const known = isToxicType(type) ? Object.keys(TOXICS_BY_TYPE[type].attributes) : null;
   const attributes: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(given)) {
-    if (key === 'type' || value === undefined) continue;
-    if (common.includes(key)) body[key] = value;
+  const nested = given.attributes;
+  if (nested !== undefined && (nested === null || typeof nested !== 'object' || Array.isArray(nested))) {
+    throw new TypeError(`${type} toxic: attributes must be an object`);
+  }
+  // [key, value, given inside `attributes`]: there a key is always an attribute.
+  const entries: Array<[string, unknown, boolean]> = [
+    ...Object.entries(given).filter(([key]) => key !== 'attributes').map(([k, v]): [string, unknown, boolean] => [k, v, false]),
+    ...Object.entries((nested ?? {}) as Record<string, unknown>).map(([k, v]): [string, unknown, boolean] => [k, v, true]),
+  ];
+  for (const [key, value, inner] of entries) {
+    if ((!inner && key === 'type') || value === undefined) continue;
+    if (!inner && common.includes(key)) body[key] = value;
     else if (known === null || known.includes(key)) attributes[key] = value;
     else {
       const has = known.length > 0 ? `its attributes are ${known.join(', ')}` : 'it has no attributes';
