@@ -165,7 +165,7 @@ export function domainPatternProblem(pattern: string): string | null {
   if (name.length > 253) return `must be a DNS name of at most 253 characters, got ${name.length}`;
   const bad = labels.slice(wild ? 1 : 0).find((l) => !/^[A-Za-z0-9_-]{1,63}$/.test(l));
   if (bad !== undefined) {
-    return `must be a DNS name (labels of letters, digits, - and _ joined by dots), or *.suffix; got ${describe(pattern)} (bad label ${describe(bad)})`;
+    return `must be a DNS name (labels of letters, digits, - and _ joined by dots), or *.suffix; got ${describe(pattern)} (bad label ${JSON.stringify(bad)})`;
   }
   return null;
 }
