@@ -4,7 +4,7 @@
 // variable the file reads set to their ephemeral addresses. After each run: the exit code and
 // key lines designed for it, no toxic left, the proxies as they were. Here: every file
 // standalone, the retry storm and the slow dependency; the handoff and the partitions are in
-// scenario-examples-routing.test.ts.
+// scenario-examples-routing.test.ts, the DNS TTL move in scenario-examples-dns.test.ts.
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -20,6 +20,7 @@ const text = (name: string) => readFileSync(DIR + name, 'utf8');
 const EXAMPLES: Array<[file: string, validated: string, planned: RegExp]> = [
   ['retry-storm.yaml', 'ok: Retry storm (1 step, 6.5s)', /^ {2}mid-to-bottom@default {2}http {2}127\.0\.0\.1:18083 -> 127\.0\.0\.1:8083 {2}labels mid -> bottom$/m],
   ['grpc-unavailable.yaml', 'ok: gRPC unavailable, then slow (2 steps, 3.5s)', /^ {2}\+0\.300s {2}add toxic unavailable \(http_abort, downstream, toxicity 0\.33\) on grpc-service@default/m],
+  ['dns-ttl-move.yaml', 'ok: DNS TTL move (11 steps, 4.9s)', /^ {2}\+0\.500s {2}add toxic moved \(dns_answer, downstream, toxicity 1\) on resolver@default {2}\{addresses: \["127\.0\.0\.3"\], ttl: 300, name: "catalog\.lab"\}$/m],
   ['upstream-handoff.yaml', 'ok: Upstream handoff (4 steps, 1.9s)', /^ {2}\+1\.000s {2}change proxy catalog@default: upstream 127\.0\.0\.1:8090$/m],
   ['slow-dependency.yaml', 'ok: Slow dependency (3 steps, 3.5s)', /api-latency {3}http GET http:\/\/127\.0\.0\.1:8080\/items\/greeting: status 200, latency <= 300ms/],
   ['replica-partition.yaml', 'ok: Replica partition (5 steps, 2.4s)', /partition \[n3\] \| \[n1, n2\]: cut n1-to-n3@default \(upstream, downstream\)/],
