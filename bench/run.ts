@@ -11,6 +11,8 @@
 //   accuracy  how well the latency and bandwidth toxics keep time (bench/accuracy.ts)
 //   http      requests/s and added latency through an http proxy, against direct and a tcp
 //             proxy: keep-alive HTTP/1.1 and HTTP/2 with 100 streams (bench/http.ts)
+//   dns       queries/s and added latency through a dns proxy, against direct and a bare
+//             dgram relay (bench/dns.ts)
 //
 // Not a test: it prints numbers, ratios and the issue's targets, and exits 0 unless something
 // broke (a failed target is reported, not an error).
@@ -26,8 +28,9 @@ import { measureAccuracy } from './accuracy.js';
 import { openFileLimit, type Placement } from './targets.js';
 import { findToxiproxy } from './toxiproxy.js';
 import { formatHttp, httpChecks, measureHttp, type HttpResults } from './http.js';
+import { dnsChecks, formatDns, measureDns, type DnsResults } from './dns.js';
 
-const SECTIONS = ['tcp', 'idle', 'services', 'udp', 'events', 'accuracy', 'http'] as const;
+const SECTIONS = ['tcp', 'idle', 'services', 'udp', 'events', 'accuracy', 'http', 'dns'] as const;
 type Section = (typeof SECTIONS)[number];
 const PLACEMENTS: readonly Placement[] = ['inProcess', 'child'];
 
@@ -111,6 +114,7 @@ async function main(): Promise<void> {
   if (sections.has('events')) results.events = await measureEvents(quick, log);
   if (sections.has('accuracy')) results.accuracy = await measureAccuracy(quick, log);
   const http: HttpResults | undefined = sections.has('http') ? await measureHttp(quick, log) : undefined;
+  const dns: DnsResults | undefined = sections.has('dns') ? await measureDns(quick, log) : undefined;
 
   const full: Results = {
     environment: {
@@ -126,10 +130,12 @@ async function main(): Promise<void> {
   };
   if (json) {
     const settings = { quick, idleConnections, placements: options.placements, tcp: tcpSettings(quick) };
-    const all = [...checks(full), ...(http === undefined ? [] : httpChecks(http))];
-    process.stdout.write(`${JSON.stringify({ settings, ...full, ...(http === undefined ? {} : { http }), ratios: allRatios(full), checks: all, skipped: skipped(full) }, null, 2)}\n`);
+    const all = [...checks(full), ...(http === undefined ? [] : httpChecks(http)), ...(dns === undefined ? [] : dnsChecks(dns))];
+    const extra = { ...(http === undefined ? {} : { http }), ...(dns === undefined ? {} : { dns }) };
+    process.stdout.write(`${JSON.stringify({ settings, ...full, ...extra, ratios: allRatios(full), checks: all, skipped: skipped(full) }, null, 2)}\n`);
   } else {
-    process.stdout.write(`\n${formatText(full)}\n${http === undefined ? '' : `\n${formatHttp(http)}\n`}`);
+    const dnsText = dns === undefined ? '' : `\n${[...formatDns(dns), ...dnsChecks(dns).map((c) => `  ${c.pass ? 'PASS' : 'FAIL'}  ${c.target}: ${c.measured}`)].join('\n')}\n`;
+    process.stdout.write(`\n${formatText(full)}\n${http === undefined ? '' : `\n${formatHttp(http)}\n`}${dnsText}`);
   }
 }
 
