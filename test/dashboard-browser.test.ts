@@ -185,7 +185,7 @@ it('an event row opens its full detail and its live connection', async () => {
   await page.locator('#event-detail').waitFor({ state: 'hidden' });
   // Focus is back on the row; Home goes to the newest. Traffic still flows, so new rows would
   // push the focused one down between the key and the check: freeze the log around it.
-  assert.is(await page.evaluate(() => document.activeElement?.getAttribute('data-id')), id);
+  await page.waitForFunction((was) => document.activeElement?.getAttribute('data-id') === was, id, { timeout: 5000 });
   await page.evaluate(() => (document.getElementById('log-pause') as HTMLButtonElement).click());
   await page.waitForFunction(() => document.getElementById('log-pause')?.getAttribute('aria-pressed') === 'true');
   await sleep(100); // a frame queued before the pause may still draw once

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { TOXICS } from '../toxics/index.js';
 import { CLI, cli } from './_helpers/cli.js';
 import { echoServer, startServer } from './_helpers/net.js';
 import { waitFor } from './_helpers/persistence.js';
@@ -93,7 +94,7 @@ test('validate: an invalid file prints every issue as FILE:line:column: path: me
     `${file}:9:5: timeline[0].atx: unknown key 'atx'; expected one of at, for, toxic, update_toxic, remove_toxic, proxy, partition, heal, probe`,
     `${file}:9:5: timeline[0]: missing required key 'at'`,
     `${file}:11:9: timeline[1].at: expected a duration like 500ms, 30s or 2m, got "10 seconds"`,
-    `${file}:12:30: timeline[1].toxic.type: unknown toxic type 'latncy'; expected one of latency, bandwidth, slow_close, timeout, reset_peer, slicer, limit_data, packet_loss, duplicate, reorder, corrupt, half_open, partition, slow_open, limit_time, noop`,
+    `${file}:12:30: timeline[1].toxic.type: unknown toxic type 'latncy'; expected one of ${TOXICS.map((t) => t.type).join(', ')}`,
     `${file}:12:46: timeline[1].toxic.stream: expected upstream or downstream, got "sideways"`,
     `${file}:15:5: timeline[2]: a step needs exactly one action, found 2: heal, probe`,
     `${file}: 8 errors`,

@@ -52,14 +52,39 @@ test('events are written in batches: many adds, few transactions', async () => {
   });
 });
 
-test('a full batch is written at once, without waiting for the timer', async () => {
+test('a full batch is written at once, without waiting for the timer; the rest waits for it', async () => {
   await withDb(async ({ db }) => {
     const writer = new EventWriter(db, { batchSize: 100, flushMs: 10_000 });
     for (let i = 0; i < 250; i++) writer.add(fault(i));
-    // flushMs is 10 s: everything on disk well before that means no batch waited for the timer,
-    // including the last 50, which the drain took after the two full batches.
-    await waitUntil(() => writer.stats().written === 250, 2000);
+    // flushMs is 10 s: the two full batches on disk well before that means neither waited.
+    await waitUntil(() => writer.stats().written === 200, 2000);
+    // The last 50 are not a full batch: they wait for the timer (or a flush, or close).
+    await sleep(100);
+    assert.equal([writer.stats().written, writer.stats().pending], [200, 50]);
+    await writer.flush();
     assert.is(await countRows(db), 250);
+    await writer.close();
+  });
+});
+
+test('a steady stream is written a batch per flush interval, not a transaction per few events', async () => {
+  await withDb(async ({ db: raw }) => {
+    const { db, transactions } = countingDb(raw);
+    const writer = new EventWriter(db, { flushMs: 50 });
+    // One event a millisecond for about 500 ms, as connections opening and closing at 1,000/s
+    // make. Writing whatever arrived during the last write, back to back, made a transaction
+    // every few milliseconds here; a late timer only makes fewer, larger ones.
+    const start = performance.now();
+    let n = 0;
+    while (performance.now() - start < 500) {
+      writer.add(fault(n++));
+      await sleep(1);
+    }
+    const elapsed = performance.now() - start;
+    await writer.flush();
+    assert.is(await countRows(raw), n);
+    const most = Math.ceil(elapsed / 50) + 2;
+    assert.ok(transactions() <= most, `${transactions()} transactions for ${n} events over ${elapsed.toFixed(0)} ms (at most ${most})`);
     await writer.close();
   });
 });

@@ -6,21 +6,24 @@
 import { byId, h, replace } from './dom.js';
 import { ApiError } from './api.js';
 
-/** @type {WeakMap<HTMLDialogElement, Element | null>} */
+/** @type {WeakMap<HTMLDialogElement, { opener: Element | null, refocus: (() => void) | undefined }>} */
 const openers = new WeakMap();
 
 /**
  * @param {HTMLDialogElement} dialog
  * @param {HTMLElement} [focus] the control to focus first (the dialog's first field by default)
+ * @param {() => void} [refocus] where focus goes back if the opener was redrawn meanwhile (a
+ *   row of a live list is replaced as events arrive while the dialog is open)
  */
-export function openDialog(dialog, focus) {
-  openers.set(dialog, document.activeElement);
+export function openDialog(dialog, focus, refocus) {
+  openers.set(dialog, { opener: document.activeElement, refocus });
   if (!dialog.dataset.wired) {
     dialog.dataset.wired = '1';
     dialog.addEventListener('close', () => {
-      const opener = openers.get(dialog);
+      const { opener, refocus: back } = openers.get(dialog) ?? { opener: null, refocus: undefined };
       openers.delete(dialog);
       if (opener instanceof HTMLElement && opener.isConnected) opener.focus();
+      else back?.();
     });
     for (const button of dialog.querySelectorAll('[data-close]')) {
       button.addEventListener('click', () => dialog.close('cancel'));

@@ -6,7 +6,7 @@ import { fetchConnections } from './connections.js';
 import { errorMessage, openDialog } from './dialogs.js';
 import { byId, definitionList, h, replace } from './dom.js';
 import { bytes, clock, dateTime, duration } from './format.js';
-import { entriesForConn, showConnection } from './event-log.js';
+import { entriesForConn, focusEntry, showConnection } from './event-log.js';
 
 /** @import { LogEntry } from './types' */
 
@@ -46,7 +46,7 @@ export function openEventDetail(entry) {
     h('pre', { class: 'json', tabindex: 0, 'aria-label': 'The event as JSON', text: JSON.stringify(entry.raw, null, 2) }),
     entry.conn === '' ? null : connBox);
   byId('event-detail-filter').hidden = entry.conn === '';
-  openDialog(dialog, /** @type {HTMLElement} */ (dialog.querySelector('[data-close]')));
+  openDialog(dialog, /** @type {HTMLElement} */ (dialog.querySelector('[data-close]')), () => focusEntry(entry.id));
   if (entry.conn !== '') void describeConnection(entry, connBox);
 }
 

@@ -90,6 +90,12 @@ export function entriesForConn(/** @type {string} */ conn) {
   return history.filter((e) => e.conn === conn);
 }
 
+/** Focuses the row of the entry `id`, if the log still keeps it. */
+export function focusEntry(/** @type {string} */ id) {
+  const index = list.items.findIndex((item) => item.id === id);
+  if (index >= 0) list.focusIndex(index);
+}
+
 /** Filters the log to one connection (from a connection's row or an event's detail). */
 export function showConnection(/** @type {string} */ conn) {
   byId('log-filter-conn', HTMLInputElement).value = conn;

@@ -63,6 +63,8 @@ export class EventWriter {
   /** The next retry delay; 0 when not in a failure streak. */
   private retryDelay = 0;
   private closed = false;
+  /** flush() calls waiting: while any is, the writer writes back to back until nothing is left. */
+  private urgent = 0;
   private written = 0;
   private dropped = 0;
   private failures = 0;
@@ -93,7 +95,12 @@ export class EventWriter {
    *  events then stay pending and the writer keeps retrying). */
   async flush(): Promise<void> {
     this.clearTimer();
-    await this.drain();
+    this.urgent++;
+    try {
+      await this.drainAll();
+    } finally {
+      this.urgent--;
+    }
     if (this.pending.length > 0 && this.lastError !== null) throw this.lastError;
   }
 
@@ -102,7 +109,7 @@ export class EventWriter {
   async close(): Promise<void> {
     this.closed = true;
     this.clearTimer();
-    await this.drain().catch(() => {});
+    await this.drainAll().catch(() => {});
     this.clearTimer();
   }
 
@@ -148,8 +155,23 @@ export class EventWriter {
     return this.writing;
   }
 
+  /** Drains until nothing is pending or a write fails. A drain that was already running may
+   *  have decided to stop before the caller asked; the loop starts another. */
+  private async drainAll(): Promise<void> {
+    do await this.drain();
+    while (this.pending.length > 0 && this.lastError === null);
+  }
+
+  /**
+   * One transaction, then more only while a full batch is waiting (or a flush or close wants
+   * everything): what arrived during a write waits for the next timer. Writing back to back
+   * instead costs a transaction for every few events under a steady stream (connections
+   * opening and closing at 1,000/s made ~7-row transactions, a third of the process's CPU).
+   */
   private async writeAll(): Promise<void> {
-    while (this.pending.length > 0) {
+    let first = true;
+    while (this.pending.length > 0 && (first || this.urgent > 0 || this.closed || this.pending.length >= this.batchSize)) {
+      first = false;
       const batch = this.pending.peek(this.batchSize);
       this.inFlight = batch.length;
       this.evictedInFlight = 0;
