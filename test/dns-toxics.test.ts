@@ -161,19 +161,25 @@ test('toxics added, updated and removed act from the next query', async () => {
 });
 
 /** 120 queries, alternately over UDP and TCP (`tcp`: all over TCP), through a fresh server
- *  seeded `seed` with a dns_error at toxicity 0.5: which were answered with the error. */
+ *  seeded `seed` with a dns_error at toxicity 0.5: which were answered with the error, and the
+ *  ids the upstream saw on the others (also drawn from the seed). */
 async function pattern(seed: number, tcp: boolean): Promise<string> {
+  return (await seeded(seed, tcp)).out;
+}
+
+async function seeded(seed: number, tcp: boolean): Promise<{ out: string; ids: number[] }> {
   const server = await startServer({ seed });
   try {
     const port = await dnsProxy(server, 'seeded', auth.address);
     await server.toxic('seeded', { type: 'dns_error', toxicity: 0.5, attributes: { rcode: 'REFUSED' } });
     await server.toxic('seeded', { type: 'dns_drop', toxicity: 0.1, attributes: { qtype: 'AAAA' } });
     let out = '';
+    const from = auth.seen.length;
     for (let i = 0; i < 120; i++) {
       const a = await ask(port, i % 2 ? 'svc.test' : 'other.test', 'A', { transport: tcp || i % 2 === 0 ? 'tcp' : 'udp' });
       out += rcode(a) === 'REFUSED' ? 'x' : '.';
     }
-    return out;
+    return { out, ids: auth.seen.slice(from).map((q) => q.id) };
   } finally {
     await server.close();
   }
@@ -184,6 +190,9 @@ test('seeded rolls: the same seed gives the same queries the error, whichever tr
   assert.is(await pattern(7, false), a);
   assert.is(await pattern(7, true), a, 'per-query rolls do not depend on the transport');
   assert.is.not(await pattern(8, false), a);
+  const ids = (await seeded(7, false)).ids;
+  assert.equal((await seeded(7, false)).ids, ids, 'the ids asked upstream come from the seed too');
+  assert.ok(ids.length > 30);
   const hit = [...a].filter((c) => c === 'x').length;
   assert.ok(hit > 30 && hit < 90, `${hit} of 120`);
 });

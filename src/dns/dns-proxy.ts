@@ -38,6 +38,7 @@ export class DnsProxy extends Proxy implements FlowHost, TcpClientOwner, UdpSide
   private readonly timers = new Set<NodeJS.Timeout>();
   private sweeper: NodeJS.Timeout | null = null;
   private dnsList: readonly ToxicConfig[] = [];
+  private ids: RandomSource | null = null;
 
   protected async bindListener(bind: HostPort): Promise<Listener> {
     await this.resolveTarget();
@@ -174,6 +175,11 @@ export class DnsProxy extends Proxy implements FlowHost, TcpClientOwner, UdpSide
 
   target(): Target | null { return this.resolved; }
 
+  firstId(): number {
+    this.ids ??= this.deps.random.fork('dns/ids');
+    return this.ids.int(0, 0xffff);
+  }
+
   query(x: Exchange): void { runQuery(this, x); }
 
   malformed(client: string, conn: string, reason: string, bytes: number): void {
@@ -196,7 +202,7 @@ export class DnsProxy extends Proxy implements FlowHost, TcpClientOwner, UdpSide
         done(null, 'upstream unresolved');
         return true;
       }
-      this.upstreamUdp = new UdpUpstream(target, MAX_IN_FLIGHT, (m, context) =>
+      this.upstreamUdp = new UdpUpstream(target, MAX_IN_FLIGHT, this.firstId(), (m, context) =>
         this.reporter.warn(`${this.name}: ${m}`, { ...context, upstream: this.upstream }));
     }
     return this.upstreamUdp.send(message, done);

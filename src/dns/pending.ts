@@ -17,13 +17,15 @@ export interface PendingEntry {
 export class PendingTable {
   private readonly byId = new Map<number, PendingEntry>();
   // Where the search for a free id starts; it walks on, so ids are not reused at once.
-  private cursor = Math.floor(Math.random() * 0x10000);
+  private cursor: number;
 
   readonly capacity: number;
 
-  /** At most 61,440 (ids are 16 bits, and a nearly full table would make the search long). */
-  constructor(capacity: number) {
+  /** At most 61,440 (ids are 16 bits, and a nearly full table would make the search long).
+   *  `firstId` comes from the proxy's seeded source, as all its randomness does. */
+  constructor(capacity: number, firstId: number) {
     this.capacity = Math.min(capacity, 0xf000);
+    this.cursor = firstId & 0xffff;
   }
 
   get size(): number {

@@ -24,6 +24,8 @@ export interface TcpClientOwner {
   readonly reporter: Reporter;
   /** The upstream's address, or null when it could not be resolved. */
   target(): Target | null;
+  /** Where an upstream connection starts choosing query ids. */
+  firstId(): number;
   query(x: Exchange): void;
   malformed(client: string, conn: string, reason: string, bytes: number): void;
   closed(client: DnsTcpClient): void;
@@ -109,7 +111,7 @@ export class DnsTcpClient {
     if (this.up !== null) return this.up;
     const target = this.owner.target();
     if (target === null) return null;
-    this.up = new TcpUpstream(target, MAX_OUTSTANDING, (message, context) =>
+    this.up = new TcpUpstream(target, MAX_OUTSTANDING, this.owner.firstId(), (message, context) =>
       this.owner.reporter.warn(`${this.owner.name}: ${message}`, { ...context, upstream: this.owner.upstream }));
     return this.up;
   }

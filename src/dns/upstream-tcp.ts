@@ -19,8 +19,8 @@ export class TcpUpstream {
   /** Bytes read from the upstream over every connection so far. */
   bytesRead = 0;
 
-  constructor(private readonly target: Target, capacity: number, private readonly warn: (message: string, context: Record<string, unknown>) => void) {
-    this.pending = new PendingTable(capacity);
+  constructor(private readonly target: Target, capacity: number, firstId: number, private readonly warn: (message: string, context: Record<string, unknown>) => void) {
+    this.pending = new PendingTable(capacity, firstId);
   }
 
   /** Sends the query (its id rewritten in place); false when too many are in flight. */

@@ -27,8 +27,8 @@ export class UdpUpstream {
   /** Sends the upstream refused (ICMP port unreachable and the like). */
   errors = 0;
 
-  constructor(target: Target, capacity: number, private readonly warn: (message: string, context: Record<string, unknown>) => void) {
-    this.pending = new PendingTable(capacity);
+  constructor(target: Target, capacity: number, firstId: number, private readonly warn: (message: string, context: Record<string, unknown>) => void) {
+    this.pending = new PendingTable(capacity, firstId);
     this.socket = dgram.createSocket({ type: target.family === 6 ? 'udp6' : 'udp4', recvBufferSize: SOCKET_BUFFER, sendBufferSize: SOCKET_BUFFER });
     this.socket.on('message', (message) => this.answer(message));
     this.socket.on('error', (err) => this.failed(err));
