@@ -6,7 +6,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { FaultEvent } from '../src/events/bus.js';
 import { authServer, dig, digTest, resolverAt, type AuthServer } from './_helpers/dns.js';
-import { ask, datas, dnsProxy, failure, rcode } from './_helpers/dns-client.js';
+import { ask, datas, dnsProxy, failure, rcode, storedEvents } from './_helpers/dns-client.js';
 import { sleep, startServer, type TestServer } from './_helpers/net.js';
 
 let fl: TestServer;
@@ -200,8 +200,9 @@ test('seeded rolls: the same seed gives the same queries the error, whichever tr
 test('events reach the store and the stream with the query, the toxic and what it did', async () => {
   const p = await withToxics({ type: 'dns_answer', name: 'move', attributes: { addresses: ['10.4.4.4'], ttl: 30, name: 'svc.test' } });
   await ask(p.port, 'svc.test', 'A');
-  await sleep(100);
-  const stored = (await fl.api('GET', `/events?kind=fault:injected&proxy=${p.name}`)).json.events as any[];
+  await storedEvents(fl, `kind=fault:injected&proxy=${p.name}`);
+  await sleep(100); // one query, one event: nothing more arrives
+  const stored = await storedEvents(fl, `kind=fault:injected&proxy=${p.name}`);
   assert.is(stored.length, 1, JSON.stringify(stored));
   assert.equal([stored[0].toxic, stored[0].type, stored[0].detail.addresses, stored[0].detail.name, stored[0].detail.qtype],
     ['move', 'dns_answer', '10.4.4.4', 'svc.test', 'A']);

@@ -11,7 +11,7 @@ import net from 'node:net';
 import { pathToFileURL } from 'node:url';
 import { once } from 'node:events';
 import { authServer } from './_helpers/dns.js';
-import { dnsProxy } from './_helpers/dns-client.js';
+import { dnsProxy, storedEvents } from './_helpers/dns-client.js';
 import { startServer, type TestServer } from './_helpers/net.js';
 import { proxyState, runExample, SCENARIOS } from './_helpers/services.js';
 
@@ -67,8 +67,9 @@ test('DNS TTL move: the old address kept until a 300 s TTL (scaled) runs out, th
     assert.is(r.line(/^verdict:/), 'verdict: held (exit 0): the steady state held');
     assert.equal(await proxyState(fl, 'resolver'), before, 'no toxic left');
     // The proxy reported what it did: TTLs rewritten on the real answers, then the moves.
-    const events = (await fl.api('GET', '/events?kind=fault:injected&proxy=resolver&limit=100')).json.events as any[];
-    const types = new Set(events.map((e) => `${e.type} ${e.detail.ttl}`));
+    const kinds = (events: any[]) => new Set(events.map((e) => `${e.type} ${e.detail.ttl}`));
+    const all = ['dns_ttl 300', 'dns_answer 300', 'dns_ttl 5', 'dns_answer 5'];
+    const types = kinds(await storedEvents(fl, 'kind=fault:injected&proxy=resolver&limit=100', (events) => all.every((t) => kinds(events).has(t))));
     assert.ok(types.has('dns_ttl 300') && types.has('dns_answer 300') && types.has('dns_ttl 5') && types.has('dns_answer 5'), [...types].join(', '));
   } finally {
     await fl.api('DELETE', '/proxies/resolver');

@@ -84,3 +84,14 @@ export async function dnsProxy(server: TestServer, name: string, upstream: strin
   if (res.status !== 201) throw new Error(`create dns proxy failed: ${res.status} ${res.text}`);
   return portOf(res.json.listen);
 }
+
+/** The stored events `query` selects, once `enough` holds of them (or after 5 s, whatever they
+ *  are then): the store writes a batch per flush interval, later still on a busy machine. */
+export async function storedEvents(server: TestServer, query: string, enough: (events: any[]) => boolean = (e) => e.length > 0): Promise<any[]> {
+  const until = performance.now() + 5000;
+  for (;;) {
+    const events = (await server.api('GET', `/events?${query}`)).json.events as any[];
+    if (enough(events) || performance.now() > until) return events;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
