@@ -95,7 +95,9 @@ test('http: a timeout ends the request at the timeout; refused names the error',
   setTimeout(() => ac.abort(), 50);
   const aborted = await runProbe(httpProbe('health', web.url), { signal: ac.signal });
   assert.equal([aborted.ok, aborted.value], [false, 'aborted']);
-  within(aborted.latencyMs, 45, 400, 'aborted latency');
+  // The abort timer starts before the probe's own clock does, and a busy machine widens the gap:
+  // the value says it was the abort; the bound says it did not wait for the 1 s answer.
+  within(aborted.latencyMs, 0, 400, 'aborted latency');
   web.set({ delayMs: 0 });
 });
 
