@@ -6,7 +6,7 @@
 import { byId, h, replace } from './dom.js';
 import { ApiError } from './api.js';
 
-/** @type {WeakMap<HTMLDialogElement, { opener: Element | null, refocus: (() => void) | undefined }>} */
+/** @type {WeakMap<HTMLDialogElement, { opener: Element | null, id: string | undefined, refocus: (() => void) | undefined }>} */
 const openers = new WeakMap();
 
 /**
@@ -16,14 +16,18 @@ const openers = new WeakMap();
  *   row of a live list is replaced as events arrive while the dialog is open)
  */
 export function openDialog(dialog, focus, refocus) {
-  openers.set(dialog, { opener: document.activeElement, refocus });
+  const opener = document.activeElement;
+  openers.set(dialog, { opener, id: opener instanceof HTMLElement ? opener.dataset.id : undefined, refocus });
   if (!dialog.dataset.wired) {
     dialog.dataset.wired = '1';
     dialog.addEventListener('close', () => {
-      const { opener, refocus: back } = openers.get(dialog) ?? { opener: null, refocus: undefined };
+      const { opener, id, refocus: back } = openers.get(dialog) ?? { opener: null, id: undefined, refocus: undefined };
       openers.delete(dialog);
-      if (opener instanceof HTMLElement && opener.isConnected) opener.focus();
-      else back?.();
+      // A live list may have reused the opener's row for another entry meanwhile.
+      const same = opener instanceof HTMLElement && opener.isConnected && opener.dataset.id === id;
+      if (same) opener.focus();
+      else if (back !== undefined) back();
+      else if (opener instanceof HTMLElement && opener.isConnected) opener.focus();
     });
     for (const button of dialog.querySelectorAll('[data-close]')) {
       button.addEventListener('click', () => dialog.close('cancel'));
