@@ -8,7 +8,7 @@
 // add/update/remove between queries, building and rewriting packets, and the events.
 
 import type { AttributeSpec, Attributes } from './toxic-attributes.js';
-import type { Protocol, RandomSource } from './toxic.js';
+import type { NoByteStreamMembers, Protocol, RandomSource } from './toxic.js';
 
 /** How the query reached the proxy; the upstream is asked over the same transport. */
 export type DnsTransport = 'udp' | 'tcp';
@@ -56,7 +56,7 @@ export const DNS_MATCH_ATTRIBUTES: { readonly [K in keyof DnsMatchAttributes]: A
   qtype: { kind: 'enum', default: '', values: DNS_QTYPES, description: 'only queries of this type; empty: any' },
 };
 
-export interface DnsToxicDefinition<A extends Attributes = Attributes> {
+export interface DnsToxicDefinition<A extends Attributes = Attributes> extends NoByteStreamMembers {
   readonly kind: 'dns';
   /** The wire name. */
   readonly type: string;
@@ -67,14 +67,6 @@ export interface DnsToxicDefinition<A extends Attributes = Attributes> {
   validate?(attributes: A): void;
   /** Called once per query the toxic matched and was rolled active on. */
   query(ctx: DnsQueryContext<A>): DnsDecision;
-  // A DNS toxic has none of a byte-stream toxic's members.
-  readonly pipe?: never;
-  readonly buffer?: never;
-  readonly onRemove?: never;
-  readonly connectDelay?: never;
-  readonly lifetime?: never;
-  readonly holdsNewConnections?: never;
-  readonly state?: never;
 }
 
 type OwnDefinition<A extends Attributes> = Omit<DnsToxicDefinition<A & DnsMatchAttributes>, 'kind' | 'protocols' | 'attributes'> & {

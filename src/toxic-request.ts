@@ -8,7 +8,7 @@
 // events. A toxic file holds only its one behaviour.
 
 import type { AttributeSpec, Attributes } from './toxic-attributes.js';
-import type { Protocol, RandomSource } from './toxic.js';
+import type { NoByteStreamMembers, Protocol, RandomSource } from './toxic.js';
 
 /** Where in an exchange a toxic acts: as the request arrives, or as the response does. */
 export type Phase = 'request' | 'response';
@@ -53,7 +53,7 @@ export const MATCH_ATTRIBUTES: { readonly [K in keyof MatchAttributes]: Attribut
   first: { kind: 'integer', default: 0, unit: 'requests', max: 1_000_000_000, description: 'only the first N matching requests (counted over the toxic\'s life, across updates); 0: all' },
 };
 
-export interface RequestToxicDefinition<A extends Attributes = Attributes> {
+export interface RequestToxicDefinition<A extends Attributes = Attributes> extends NoByteStreamMembers {
   readonly kind: 'request';
   /** The wire name. */
   readonly type: string;
@@ -66,14 +66,6 @@ export interface RequestToxicDefinition<A extends Attributes = Attributes> {
   phase(attributes: A): Phase;
   /** Called once per exchange the toxic matched and was rolled active on, at its phase. */
   exchange(ctx: ExchangeContext<A>): ExchangeDecision;
-  // A request toxic has none of a byte-stream toxic's members.
-  readonly pipe?: never;
-  readonly buffer?: never;
-  readonly onRemove?: never;
-  readonly connectDelay?: never;
-  readonly lifetime?: never;
-  readonly holdsNewConnections?: never;
-  readonly state?: never;
 }
 
 type OwnDefinition<A extends Attributes> = Omit<RequestToxicDefinition<A & MatchAttributes>, 'kind' | 'protocols' | 'attributes'> & {

@@ -182,3 +182,15 @@ export function toxicApplies(definition: AnyToxicDefinition, protocol: Protocol)
 export function attributeProtocol(definition: AnyToxicDefinition, protocol: Protocol): Protocol {
   return protocol === 'http' && !isRequestToxic(definition) ? 'tcp' : protocol;
 }
+
+/** What a toxic that decides per request or per query lacks: every byte-stream member. Both
+ *  such contracts extend it, so the registry's union narrows on `pipe`. */
+export interface NoByteStreamMembers {
+  readonly pipe?: never;
+  readonly buffer?: never;
+  readonly onRemove?: never;
+  readonly connectDelay?: never;
+  readonly lifetime?: never;
+  readonly holdsNewConnections?: never;
+  readonly state?: never;
+}
