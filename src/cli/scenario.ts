@@ -10,7 +10,7 @@
 
 import { open } from 'node:fs/promises';
 import { CommanderError, type Command } from 'commander';
-import { nanoid } from 'nanoid';
+import { publicId } from '../ids.js';
 import { resolveUrl } from './client.js';
 import { createProgress } from './progress.js';
 import { printLine, type CliIO } from './output.js';
@@ -114,7 +114,7 @@ export function registerScenarioCommands(program: Command, io: CliIO): void {
       }
       // Loaded lazily: validate and --dry-run never pay for the runner or the server.
       const { runScenario } = await import('../scenario/runner.js');
-      const id = nanoid();
+      const id = publicId();
       const abort = new AbortController();
       const progress = createProgress(io, scenario);
       const onSignal = (signal: NodeJS.Signals): void => {

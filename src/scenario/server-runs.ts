@@ -9,6 +9,7 @@
 // Runs from `faultline run` are stored here too, finished, with PUT (`put`).
 
 import { nanoid } from 'nanoid';
+import { publicId } from '../ids.js';
 import { FaultlineError } from '../errors.js';
 import type { BusEvents, EventBus, ScenarioEvent } from '../events/bus.js';
 import { memoryRecords } from '../store/json-record-repo.js';
@@ -64,7 +65,7 @@ export class RunManager {
       return { issues: issues.map((i) => `${i.line}:${i.column}: ${i.path === '' ? '' : `${i.path}: `}${i.message}`) };
     }
     this.checkExec(scenario, from.token);
-    const record = newRecord({ id: nanoid(), origin: 'server', scenario, text, startedAt: Date.now() });
+    const record = newRecord({ id: publicId(), origin: 'server', scenario, text, startedAt: Date.now() });
     await this.options.store.save(record);
     const controller = new AbortController();
     const live: Live = { record, controller, done: Promise.resolve() };

@@ -6,6 +6,7 @@
 // start. The fault events themselves stay in the event log, found by the session's window.
 
 import { nanoid } from 'nanoid';
+import { publicId } from '../ids.js';
 import { FaultlineError } from '../errors.js';
 import type { BusEvents, EventBus } from '../events/bus.js';
 import { memoryRecords } from '../store/json-record-repo.js';
@@ -64,7 +65,7 @@ export class SessionRecorder {
     const startedAt = Date.now();
     const snapshot = this.deps.proxies().map(snapshotOf);
     const record: SessionRecord = {
-      id: nanoid(), name: name ?? `Session ${new Date(startedAt).toISOString()}`, status: 'recording', reason: '',
+      id: publicId(), name: name ?? `Session ${new Date(startedAt).toISOString()}`, status: 'recording', reason: '',
       started_at: startedAt, ended_at: null, action_count: 0, fault_count: 0, proxies_touched: [],
       actions: [], actions_dropped: 0, faults: [], start_state: snapshot,
     };
