@@ -1,14 +1,20 @@
 // The HTTP/2 relay's own promises: frames pass byte for byte where no toxic acts; HPACK
 // tables stay in step both ways after toxics hold, drop or answer header blocks; flow-control
-// window the proxy's drops would have cost is given back; a broken upstream is an event.
+// window the proxy's drops would have cost is given back; a broken upstream is an event. Then
+// the stream and connection states a toxic's hold, answer or reset meets: window on both
+// levels, resets and GOAWAY either way, pushes, PRIORITY, h2c, a header block without end.
+// Past 300 lines: each of those is one scenario against real peers (node:http2, or raw frames
+// from test/_helpers/h2-peer.ts where node:http2 will not send what is needed).
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import http2 from 'node:http2';
 import net from 'node:net';
 import { once } from 'node:events';
-import { startServer, type TestServer } from './_helpers/net.js';
+import { sleep, startServer, type TestServer } from './_helpers/net.js';
 import { h2Upstream, httpProxy, until } from './_helpers/http.js';
+import { FLAG, FrameReader, PREFACE, TYPE, frame, type Frame as RawFrame } from './_helpers/h2-frames.js';
+import { rawClient, rawUpstream, requestBlock, u32 } from './_helpers/h2-peer.js';
 
 let fl: TestServer;
 test.before(async () => { fl = await startServer(); });
@@ -160,6 +166,282 @@ test('an upstream that breaks HTTP/2: a malformed_response event, the client tol
   await until(async () => (events = (await fl.api('GET', '/events?proxy=badup&type=malformed_response')).json.events).length >= 1, 5000, 'the event');
   assert.match(events[0].detail.reason, /HTTP\/2: .*stream 0/);
   server.close();
+});
+
+/** `p`, or a failure after 10 s. */
+function within<T>(p: Promise<T>, what: string): Promise<T> {
+  return Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${what}: not in 10 s`)), 10_000).unref())]);
+}
+
+test('a stream reset before the server\'s SETTINGS arrive: its DATA\'s window goes back after them, not ahead', async () => {
+  const up = await h2Upstream();
+  const port = await httpProxy(fl, 'early', up.address);
+  assert.is((await fl.toxic('early', { type: 'http_reset', attributes: { path: '/reset' } })).status, 200);
+  // The request and its body in the client's first flight, before the proxy has an upstream.
+  const c = await rawClient(port, [
+    frame(TYPE.HEADERS, FLAG.END_HEADERS, 1, requestBlock('/reset', true)),
+    frame(TYPE.DATA, FLAG.END_STREAM, 1, Buffer.alloc(1000, 1)),
+  ]);
+  await c.wait('the RST_STREAM', (f) => f.type === TYPE.RST_STREAM);
+  await c.wait('the window given back', (f) => f.type === TYPE.WINDOW_UPDATE);
+  assert.equal(c.reader.frames[0]!.type, TYPE.SETTINGS, 'the server\'s SETTINGS come first (RFC 9113 3.4)');
+  c.socket.destroy();
+  await up.close();
+});
+
+test('a client cancelling a stream whose answer a delay holds: the held body\'s window goes back to the server', async () => {
+  const body = Buffer.alloc(40_000, 3);
+  const up = await h2Upstream((stream) => {
+    stream.respond({ ':status': 200 });
+    stream.end(body);
+  });
+  const port = await httpProxy(fl, 'cancelheld', up.address);
+  assert.is((await fl.toxic('cancelheld', { type: 'http_delay', attributes: { path: '/held', latency: 2000, when: 'response' } })).status, 200);
+  const session = http2.connect(`http://127.0.0.1:${port}`);
+  // Each held answer takes 40 KB of the server's 64 KB connection window; two use it all.
+  for (let i = 0; i < 3; i++) {
+    const s = session.request({ ':path': '/held' });
+    s.on('error', () => {});
+    await sleep(300);
+    s.close(http2.constants.NGHTTP2_CANCEL);
+  }
+  const after = await call(session, { ':path': '/after' });
+  assert.equal([after.headers[':status'], after.body.length], [200, body.length]);
+  session.close();
+  await up.close();
+});
+
+test('an answer replaced while the client still sends: the server\'s window for the request passes on', async () => {
+  // An echo: the answer starts at once and ends with the request.
+  const up = await h2Upstream((stream) => {
+    stream.respond({ ':status': 200 });
+    stream.pipe(stream);
+  });
+  const port = await httpProxy(fl, 'echo', up.address);
+  assert.is((await fl.toxic('echo', { type: 'http_abort', attributes: { path: '/echo', when: 'response', status: 500, body: 'replaced' } })).status, 200);
+  const session = http2.connect(`http://127.0.0.1:${port}`);
+  const r = await call(session, { ':path': '/echo', ':method': 'POST' }, Buffer.alloc(256 * 1024, 5));
+  assert.equal([r.headers[':status'], r.body.toString()], [500, 'replaced']);
+  assert.equal((await call(session, { ':path': '/after', ':method': 'POST' }, Buffer.from('ok'))).body.toString(), 'ok');
+  session.close();
+  await up.close();
+});
+
+test('a request answered by the proxy while its body still comes: the stream\'s window is given back, the stream ends', async () => {
+  const up = await h2Upstream();
+  const port = await httpProxy(fl, 'earlyanswer', up.address);
+  // The delay first: the first abort ends a phase's list.
+  assert.is((await fl.toxic('earlyanswer', { type: 'http_delay', attributes: { path: '/drop-held', latency: 50 } })).status, 200);
+  assert.is((await fl.toxic('earlyanswer', { type: 'http_abort', attributes: { path: '/drop*', status: 413 } })).status, 200);
+  const session = http2.connect(`http://127.0.0.1:${port}`);
+  for (const path of ['/drop', '/drop-held']) {
+    // Four times the 64 KB stream window the server gave.
+    const s = session.request({ ':path': path, ':method': 'POST' });
+    let status = 0;
+    s.on('response', (h) => { status = Number(h[':status']); });
+    s.resume();
+    s.end(Buffer.alloc(256 * 1024, 9));
+    await within(new Promise((resolve) => s.on('close', resolve)), `${path}: the stream closed`);
+    assert.equal([status, s.rstCode], [413, http2.constants.NGHTTP2_NO_ERROR], path);
+  }
+  const routes = async () => (await fl.api('GET', '/routes?proxy=earlyanswer')).json.proxies[0]?.routes ?? [];
+  await until(async () => (await routes()).filter((r: any) => r.route.startsWith('POST /drop')).reduce((n: number, r: any) => n + r.requests, 0) === 2, 5000, 'both exchanges recorded');
+  session.close();
+  await up.close();
+});
+
+test('the client refusing a push the server has already finished: the connection goes on', async () => {
+  const up = await rawUpstream((f, socket) => {
+    if (f.type !== TYPE.HEADERS || f.stream !== 1) return;
+    // The promise, the pushed answer whole, then the answer to stream 1 begun.
+    socket.write(Buffer.concat([
+      frame(TYPE.PUSH_PROMISE, FLAG.END_HEADERS, 1, Buffer.concat([u32(2), requestBlock('/pushed')])),
+      frame(TYPE.HEADERS, FLAG.END_HEADERS | FLAG.END_STREAM, 2, Buffer.from([0x88])),
+      frame(TYPE.HEADERS, FLAG.END_HEADERS, 1, Buffer.from([0x88])),
+    ]));
+  });
+  const port = await httpProxy(fl, 'pushrst', up.address);
+  const c = await rawClient(port, [frame(TYPE.HEADERS, FLAG.END_HEADERS | FLAG.END_STREAM, 1, requestBlock('/'))]);
+  await c.wait('the PUSH_PROMISE', (f) => f.type === TYPE.PUSH_PROMISE);
+  // Sent as the promise arrived, it crossed the pushed stream's end on the way.
+  c.socket.write(Buffer.concat([frame(TYPE.RST_STREAM, 0, 2, u32(0x8)), frame(TYPE.PING, 0, 0, Buffer.alloc(8, 7))]));
+  await c.wait('the PING answered', (f) => f.type === TYPE.PING && (f.flags & FLAG.ACK) !== 0);
+  assert.not.ok(c.reader.frames.some((f) => f.type === TYPE.GOAWAY), 'no GOAWAY');
+  c.socket.destroy();
+  up.close();
+});
+
+test('a header block that never ends is refused once it passes 1 MiB, not gathered without end', async () => {
+  const up = await h2Upstream();
+  const port = await httpProxy(fl, 'contflood', up.address);
+  // Mute: a SETTINGS ACK in the middle would end the block as interrupted.
+  const c = await rawClient(port, [frame(TYPE.HEADERS, 0, 1, Buffer.from([0x82]))], true);
+  const piece = frame(TYPE.CONTINUATION, 0, 1, Buffer.alloc(16_384, 0x40));
+  for (let i = 0; i < 160; i++) c.socket.write(piece);
+  const goaway = await c.wait('a GOAWAY', (f) => f.type === TYPE.GOAWAY);
+  assert.match(goaway.payload.subarray(8).toString(), /header block/);
+  c.socket.destroy();
+  await up.close();
+});
+
+test('PRIORITY from the client names the depended-on stream by its upstream id', async () => {
+  const up = await h2Upstream((stream) => {
+    setTimeout(() => {
+      stream.respond({ ':status': 200 });
+      stream.end('late');
+    }, 300);
+  });
+  const port = await httpProxy(fl, 'prio', up.address);
+  assert.is((await fl.toxic('prio', { type: 'http_abort', attributes: { path: '/abort' } })).status, 200);
+  const session = http2.connect(`http://127.0.0.1:${port}`);
+  session.on('error', () => {});
+  // Stream 1 never reaches the server, so streams 3 and 5 go to it as 1 and 3.
+  assert.is((await call(session, { ':path': '/abort' })).headers[':status'], 503);
+  const a = call(session, { ':path': '/a' });
+  const b5 = session.request({ ':path': '/b' });
+  // Once its HEADERS are out: a PRIORITY frame before them would be on an idle stream.
+  if (b5.pending) await within(once(b5, 'ready'), 'stream 5 opened');
+  assert.is(b5.id, 5);
+  await sleep(50);
+  b5.priority({ parent: 3, weight: 32, exclusive: false, silent: false });
+  const b = within(new Promise<string>((resolve, reject) => {
+    b5.on('error', reject);
+    let text = '';
+    b5.setEncoding('utf8');
+    b5.on('data', (d: string) => { text += d; });
+    b5.on('end', () => resolve(text));
+  }), '/b');
+  const [ra, rb] = await Promise.all([a, b]);
+  assert.equal([ra.body.toString(), rb], ['late', 'late']);
+  session.close();
+  await up.close();
+});
+
+test('an answer reset by a toxic after the server ended it, the request still coming: the server\'s stream is ended too', async () => {
+  let serverClosed = 0;
+  const up = await h2Upstream((stream) => {
+    stream.on('close', () => { serverClosed++; });
+    // The whole answer in its HEADERS, before the request's body, which it goes on reading (a
+    // server that has read nothing ends the stream itself).
+    stream.resume();
+    stream.respond({ ':status': 204 }, { endStream: true });
+  });
+  const port = await httpProxy(fl, 'resetdone', up.address);
+  assert.is((await fl.toxic('resetdone', { type: 'http_reset', attributes: { path: '/early', when: 'response' } })).status, 200);
+  const session = http2.connect(`http://127.0.0.1:${port}`);
+  const s = session.request({ ':path': '/early', ':method': 'POST' });
+  s.on('error', () => {});
+  s.write('the start of a body that never ends');
+  await within(new Promise((resolve) => s.on('close', resolve)), 'the client\'s stream reset');
+  assert.is(s.rstCode, http2.constants.NGHTTP2_INTERNAL_ERROR);
+  await until(() => serverClosed === 1, 10_000, 'the server\'s stream closed');
+  session.close();
+  await up.close();
+});
+
+test('an h2c upgrade whose request an abort answers: no window for the body the client sent as HTTP/1.1, none of the server\'s kept back', async () => {
+  const got: RawFrame[] = [];
+  const up = await rawUpstream((f, socket) => {
+    got.push(f);
+    if (f.type !== TYPE.DATA) return;
+    socket.write(frame(TYPE.WINDOW_UPDATE, 0, 0, u32(f.payload.length)));
+    if ((f.flags & FLAG.END_STREAM) !== 0) socket.write(frame(TYPE.HEADERS, FLAG.END_HEADERS | FLAG.END_STREAM, f.stream, Buffer.from([0x88])));
+  });
+  const port = await httpProxy(fl, 'h2cabort', up.address);
+  assert.is((await fl.toxic('h2cabort', { type: 'http_abort', attributes: { path: '/upload', status: 413 } })).status, 200);
+  const socket = net.connect(port, '127.0.0.1');
+  await once(socket, 'connect');
+  let head: Buffer | null = Buffer.alloc(0);
+  const reader = new FrameReader((f) => {
+    if (f.type === TYPE.SETTINGS && (f.flags & FLAG.ACK) === 0) socket.write(frame(TYPE.SETTINGS, FLAG.ACK, 0));
+  });
+  socket.on('error', () => {});
+  socket.on('data', (d: Buffer) => {
+    if (head !== null) {
+      head = Buffer.concat([head, d]);
+      const end = head.indexOf('\r\n\r\n');
+      if (end < 0) return;
+      assert.match(head.subarray(0, end).toString('latin1'), /^HTTP\/1\.1 101 /);
+      d = head.subarray(end + 4);
+      head = null;
+      socket.write(Buffer.concat([PREFACE, frame(TYPE.SETTINGS, 0, 0)]));
+    }
+    reader.push(d);
+  });
+  const body = Buffer.alloc(40_000, 1);
+  socket.write(Buffer.concat([Buffer.from('POST /upload HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n' +
+    `HTTP2-Settings: \r\nContent-Length: ${body.length}\r\n\r\n`, 'latin1'), body]));
+  const wait = (what: string, check: (f: RawFrame) => boolean) => until(() => reader.frames.some(check), 10_000, what);
+  await wait('the answer\'s end', (f) => f.stream === 1 && (f.flags & FLAG.END_STREAM) !== 0);
+  // The client's own request on stream 3: the server gives back its 1000 bytes.
+  socket.write(Buffer.concat([
+    frame(TYPE.HEADERS, FLAG.END_HEADERS, 3, requestBlock('/more', true)),
+    frame(TYPE.DATA, FLAG.END_STREAM, 3, Buffer.alloc(1000, 2)),
+  ]));
+  await wait('the answer on stream 3', (f) => f.stream === 3 && f.type === TYPE.HEADERS);
+  await sleep(100);
+  assert.is(got.filter((f) => f.type === TYPE.HEADERS).length, 1, 'the aborted stream never reached the server');
+  const credit = reader.frames.filter((f) => f.type === TYPE.WINDOW_UPDATE && f.stream === 0).map((f) => f.payload.readUInt32BE(0));
+  assert.equal(credit, [1000], 'the client hears of the window the server gave, no more and no less');
+  socket.destroy();
+  up.close();
+});
+
+test('a whole answer held by a delay, then the server\'s NO_ERROR reset of the request still coming: the client gets both', async () => {
+  const up = await h2Upstream((stream) => {
+    // Answered without reading: node:http2 then resets the stream with NO_ERROR (RFC 9113 8.1).
+    stream.respond({ ':status': 401 });
+    stream.end('no');
+  });
+  const port = await httpProxy(fl, 'stopheld', up.address);
+  assert.is((await fl.toxic('stopheld', { type: 'http_delay', attributes: { path: '/upload', latency: 300, when: 'response' } })).status, 200);
+  const session = http2.connect(`http://127.0.0.1:${port}`);
+  const s = session.request({ ':path': '/upload', ':method': 'POST' });
+  let status = 0;
+  let text = '';
+  let error = '';
+  s.on('response', (h) => { status = Number(h[':status']); });
+  s.setEncoding('utf8');
+  s.on('data', (d: string) => { text += d; });
+  s.on('error', (err: NodeJS.ErrnoException) => { error = err.code ?? err.message; });
+  s.write('the start of a body');
+  await within(new Promise((resolve) => s.on('close', resolve)), 'the stream closed');
+  assert.equal([status, text, error, s.rstCode], [401, 'no', '', http2.constants.NGHTTP2_NO_ERROR]);
+  assert.equal((await call(session, { ':path': '/after' })).headers[':status'], 401, 'the connection goes on');
+  session.close();
+  await up.close();
+});
+
+test('an upstream GOAWAY leaves alone a stream the proxy answered itself, whose request still comes', async () => {
+  let upstream: net.Socket | null = null;
+  const up = await rawUpstream((f, socket) => { if (f.type === TYPE.HEADERS) upstream = socket; });
+  const port = await httpProxy(fl, 'goawaylocal', up.address);
+  assert.is((await fl.toxic('goawaylocal', { type: 'http_abort', attributes: { path: '/drop', status: 413 } })).status, 200);
+  const session = http2.connect(`http://127.0.0.1:${port}`);
+  session.on('error', () => {});
+  // Stream 1 goes to the server, which has yet to answer; stream 3 the proxy answers.
+  const first = call(session, { ':path': '/first' });
+  first.catch(() => {});
+  await until(() => upstream !== null, 10_000, 'the first request upstream');
+  const s = session.request({ ':path': '/drop', ':method': 'POST' });
+  let status = 0;
+  let error = '';
+  s.on('response', (h) => { status = Number(h[':status']); });
+  s.on('error', (err: NodeJS.ErrnoException) => { error = err.code ?? err.message; });
+  s.resume();
+  s.write(Buffer.alloc(1000));
+  await until(() => status !== 0, 10_000, 'the proxy\'s answer');
+  // The server will take no stream past its 1.
+  upstream!.write(frame(TYPE.GOAWAY, 0, 0, Buffer.concat([u32(1), u32(0)])));
+  await sleep(100);
+  // More than the stream's window: the proxy gives it back as it drops the bytes.
+  s.end(Buffer.alloc(100_000));
+  await within(new Promise((resolve) => s.on('close', resolve)), 'stream 3 closed');
+  assert.equal([status, error, s.rstCode], [413, '', http2.constants.NGHTTP2_NO_ERROR]);
+  upstream!.write(frame(TYPE.HEADERS, FLAG.END_HEADERS | FLAG.END_STREAM, 1, Buffer.from([0x88])));
+  assert.is((await first).headers[':status'], 200);
+  session.destroy();
+  up.close();
 });
 
 test.run();

@@ -34,6 +34,7 @@ export const CANCEL = 0x8;
 export const REFUSED_STREAM = 0x7;
 export const COMPRESSION_ERROR = 0x9;
 export const FRAME_SIZE_ERROR = 0x6;
+export const ENHANCE_YOUR_CALM = 0xb;
 
 /** One frame; `raw` is its header and payload, a view into the bytes read when it came whole. */
 export interface Frame {

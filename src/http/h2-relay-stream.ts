@@ -47,6 +47,10 @@ export class RelayStream {
   private respHeld: Held | null = null;
   private responded = false;
   private replacing: { abort: Abort; toxic: string } | null = null;
+  /** The server reset the stream: nothing more goes to it. After a whole answer that a delay
+   *  still holds, with NO_ERROR, it only wants no more of the request (RFC 9113 8.1): the client
+   *  hears the answer, then the reset. */
+  private stopped = false;
   private status = 0;
   private grpcStatus: number | undefined;
   private requestBytes = 0;
@@ -80,7 +84,7 @@ export class RelayStream {
   clientBlock(b: Block): void {
     if ((b.flags & END_STREAM) !== 0) this.clientDone = true;
     if (this.state === 'held') this.held!.push(b);
-    else if (this.state === 'open') this.relay.forwardBlock('up', b, this.uid);
+    else if (this.state === 'open' && !this.stopped) this.relay.forwardBlock('up', b, this.uid);
     else this.relay.diverge('up');
     this.settle();
   }
@@ -90,21 +94,24 @@ export class RelayStream {
     if (this.state === 'held' || this.state === 'open') this.requestBytes += unpadded(f, 0).length;
     if ((f.flags & END_STREAM) !== 0) this.clientDone = true;
     if (this.state === 'held') this.held!.push(f.raw);
-    else if (this.state === 'open') this.relay.toUpstream(setSid(f.raw, this.uid));
-    else if (n > 0) this.relay.toClient(windowUpdate(0, n));
+    else if (this.state === 'open' && !this.stopped) this.relay.toUpstream(setSid(f.raw, this.uid));
+    // Answered by the proxy, the client may go on sending: its stream's window too, or it stalls.
+    else this.relay.dropped(this.cid, n, this.state === 'local' && !this.clientDone);
     this.settle();
   }
 
   /** RST_STREAM, WINDOW_UPDATE, PRIORITY and unknown types on this stream. */
   clientOther(f: Frame): void {
     if (f.type === RST_STREAM) {
-      if (this.state === 'open') this.relay.toUpstream(setSid(f.raw, this.uid));
+      if (this.state === 'open' && !this.stopped) this.relay.toUpstream(setSid(f.raw, this.uid));
       if (this.state === 'held') this.creditHeld();
+      // An answer a delay holds never reaches the client, which gives nothing back for it.
+      if (this.respHeld !== null) this.dropResponse(this.respHeld, false);
       this.finish();
       return;
     }
     if (this.state === 'held') this.held!.push(f.raw);
-    else if (this.state === 'open') this.relay.toUpstream(setSid(f.raw, this.uid));
+    else if (this.state === 'open' && !this.stopped) this.relay.forwardFrame(f.raw, this.uid);
   }
 
   // ---- from the upstream ----
@@ -146,18 +153,25 @@ export class RelayStream {
 
   upstreamOther(f: Frame): void {
     if (f.type !== RST_STREAM) {
-      if (this.state === 'open' && this.replacing === null) this.relay.toClient(setSid(f.raw, this.cid));
+      // While the answer is replaced, the request may still be coming: the server's window for
+      // it passes on (an echo ends only once the request has).
+      if (this.state === 'open') this.relay.toClient(setSid(f.raw, this.cid));
       return;
     }
+    const whole = this.upstreamDone;
     this.upstreamDone = true;
+    this.stopped = true;
     if (this.replacing !== null) {
       this.answer(this.replacing.abort, this.replacing.toxic);
       return;
     }
     if (this.state === 'open') {
+      const code = payloadOf(f).readUInt32BE(0);
+      // A whole answer waits out its delay: respond() sends it, then this reset.
+      if (this.respHeld !== null && whole && code === NO_ERROR) return;
+      if (this.respHeld !== null) this.dropResponse(this.respHeld, false);
       this.respHeld = null;
       // A stream that ended with no answer is refused, so the client knows the server never answered.
-      const code = payloadOf(f).readUInt32BE(0);
       this.relay.toClient(rstStream(this.cid, code === NO_ERROR && this.status === 0 ? 0x2 : code));
     }
     this.finish();
@@ -205,8 +219,8 @@ export class RelayStream {
     this.state = 'open';
     const [first, ...rest] = held;
     if (end !== null) {
-      this.heldCredit(rest);
       this.begin(first as Block, end);
+      this.heldCredit(rest);
       return;
     }
     this.begin(first as Block, null);
@@ -215,7 +229,7 @@ export class RelayStream {
       return;
     }
     for (const item of rest) {
-      if (Buffer.isBuffer(item)) this.relay.toUpstream(setSid(item, this.uid));
+      if (Buffer.isBuffer(item)) this.relay.forwardFrame(item, this.uid);
       else this.relay.forwardBlock('up', item, this.uid);
     }
     this.settle();
@@ -244,8 +258,9 @@ export class RelayStream {
       this.ex.report(end.config, 'reset', { code: end.decision.code, server_status: serverStatus });
       this.relay.diverge('down');
       this.relay.toClient(rstStream(this.cid, CODES[end.decision.code]));
-      if (!this.upstreamDone) this.relay.toUpstream(rstStream(this.uid, CANCEL));
-      this.dropResponse(held);
+      // Ended by the server or not, the stream is open there while the request still comes.
+      if (!this.stopped && (!this.upstreamDone || !this.clientDone)) this.relay.toUpstream(rstStream(this.uid, CANCEL));
+      this.dropResponse(held, false);
       this.finish();
       return;
     }
@@ -253,7 +268,7 @@ export class RelayStream {
       this.reportAbort(end.config, end.decision, { server_status: serverStatus });
       this.relay.diverge('down');
       this.replacing = { abort: end.decision, toxic: end.config.name };
-      this.dropResponse(held);
+      this.dropResponse(held, !this.upstreamDone);
       if (this.upstreamDone) this.answer(end.decision, end.config.name);
       return;
     }
@@ -264,6 +279,11 @@ export class RelayStream {
         this.noteGrpc(item.fields);
         this.relay.forwardBlock('down', item, this.cid);
       }
+    }
+    if (this.stopped) {
+      if (!this.clientDone) this.relay.toClient(rstStream(this.cid, NO_ERROR));
+      this.finish();
+      return;
     }
     this.settle();
   }
@@ -286,7 +306,7 @@ export class RelayStream {
     }
     // The rest of the request is read and dropped, as a server that answered early would; an
     // RST_STREAM asking the client to stop would read as an error to gRPC clients.
-    if (!this.clientDone && this.uid !== 0 && this.state === 'open') this.relay.toUpstream(rstStream(this.uid, CANCEL));
+    if (!this.clientDone && this.uid !== 0 && this.state === 'open' && !this.stopped) this.relay.toUpstream(rstStream(this.uid, CANCEL));
     this.state = 'local';
     this.settle();
   }
@@ -308,17 +328,19 @@ export class RelayStream {
     this.held = null;
   }
 
+  /** After an answer in the request's place, the client may go on sending on the stream. */
   private heldCredit(items: Held): void {
     let n = 0;
     for (const item of items) if (Buffer.isBuffer(item) && item[3] === DATA) n += item.length - FRAME_HEADER;
-    if (n > 0) this.relay.toClient(windowUpdate(0, n));
+    this.relay.dropped(this.cid, n, this.state === 'local' && !this.clientDone);
   }
 
-  private dropResponse(items: Held): void {
+  /** Response DATA the client never sees; `stream`: the server goes on sending on the stream. */
+  private dropResponse(items: Held, stream: boolean): void {
     let n = 0;
     for (const item of items) if (Buffer.isBuffer(item) && item[3] === DATA) n += item.length - FRAME_HEADER;
     if (n > 0) this.relay.toUpstream(windowUpdate(0, n));
-    if (n > 0 && !this.upstreamDone) this.relay.toUpstream(windowUpdate(this.uid, n));
+    if (n > 0 && stream) this.relay.toUpstream(windowUpdate(this.uid, n));
   }
 
   // ---- the end ----

@@ -14,9 +14,10 @@ import { ReadSlot } from '../core/socket-reader.js';
 import { feed, writeSocket } from './byte-link.js';
 import type { HttpConnection, ProtocolSession } from './connection.js';
 import {
-  CONTINUATION, DATA, END_STREAM, FRAME_HEADER, GOAWAY, H2ProtocolError, HEADERS, INTERNAL_ERROR, PING, PREFACE,
-  PRIORITY_FLAG, PADDED, PUSH_PROMISE, RST_STREAM, SETTINGS, ACK, SETTINGS_HEADER_TABLE_SIZE, SETTINGS_MAX_FRAME_SIZE,
-  WINDOW_UPDATE, CANCEL, goaway, headerFrames, payloadOf, rstStream, setSid, settingsOf, windowUpdate, type Frame,
+  CONTINUATION, DATA, END_STREAM, FRAME_HEADER, FRAME_SIZE_ERROR, GOAWAY, H2ProtocolError, HEADERS, INTERNAL_ERROR, PING,
+  PREFACE, PRIORITY, PRIORITY_FLAG, PADDED, PUSH_PROMISE, RST_STREAM, SETTINGS, ACK, SETTINGS_HEADER_TABLE_SIZE,
+  SETTINGS_MAX_FRAME_SIZE, WINDOW_UPDATE, CANCEL, goaway, headerFrames, payloadOf, rstStream, setSid, settingsOf, windowUpdate,
+  type Frame,
 } from './h2-frame.js';
 import { RelayStream } from './h2-relay-stream.js';
 import { Out, Side, type Block } from './h2-side.js';
@@ -41,6 +42,8 @@ export class H2Relay implements ProtocolSession {
   /** Server-pushed streams keep their (even) ids both ways. */
   private readonly pushed = new Set<number>();
   private lastCid = 0;
+  /** The highest stream the upstream promised: even ids past it are idle. */
+  private lastPromised = 0;
   private nextUid = 1;
   private goneAway = false;
   private readonly timers = new Set<NodeJS.Timeout>();
@@ -105,6 +108,15 @@ export class H2Relay implements ProtocolSession {
   // ---- for streams ----
 
   toUpstream(b: Buffer): void { this.up.out.push(b); }
+
+  /** Sends one of the client's frames on as upstream stream `uid`; a PRIORITY frame names the
+   *  stream it depends on by the client's id, which may be another stream's upstream id. */
+  forwardFrame(raw: Buffer, uid: number): void {
+    setSid(raw, uid);
+    if (raw[3] === PRIORITY) this.mapDependency('up', raw, FRAME_HEADER);
+    this.up.out.push(raw);
+  }
+
   toClient(b: Buffer | Buffer[]): void {
     if (this.beforeServer !== null) this.beforeServer.push(...(Buffer.isBuffer(b) ? [b] : b));
     else if (Buffer.isBuffer(b)) this.down.out.push(b);
@@ -115,6 +127,21 @@ export class H2Relay implements ProtocolSession {
    *  not passed on. */
   injected(to: 'client' | 'upstream', n: number): void {
     (to === 'client' ? this.up : this.down).owed += n;
+  }
+
+  /** The client's DATA on stream `sid` was dropped: its `n` bytes of connection window go back
+   *  to it, and the stream's too while it goes on sending (`more`). Behind the server's SETTINGS,
+   *  like every frame the proxy writes. Stream 1 of an h2c upgrade carries the proxy's own DATA
+   *  (the client sent the body as HTTP/1.1): nothing is owed the client for it, and the upstream,
+   *  which never saw it, will give nothing back for it. */
+  dropped(sid: number, n: number, more: boolean): void {
+    if (n === 0) return;
+    if (this.stripPreface && sid === 1) {
+      this.down.owed = Math.max(0, this.down.owed - n);
+      return;
+    }
+    this.toClient(windowUpdate(0, n));
+    if (more) this.toClient(windowUpdate(sid, n));
   }
 
   /** A header block on `side` was held, dropped or answered: later ones are re-encoded. */
@@ -241,6 +268,11 @@ export class H2Relay implements ProtocolSession {
         return;
       case PUSH_PROMISE:
         throw new H2ProtocolError('PUSH_PROMISE from a client');
+      case PRIORITY:
+        // Its dependency is rewritten on the way, maybe after a delay: the layout is checked now.
+        if (f.raw.length !== FRAME_HEADER + 5) throw new H2ProtocolError('a PRIORITY frame not 5 bytes long', FRAME_SIZE_ERROR);
+        if (sid === 0) throw new H2ProtocolError('PRIORITY on stream 0');
+        break;
       default:
         if (sid === 0) {
           if (f.type <= CONTINUATION) throw new H2ProtocolError(`frame type ${f.type} on stream 0`);
@@ -258,13 +290,18 @@ export class H2Relay implements ProtocolSession {
       if (f.type === DATA) s.clientData(f);
       else s.clientOther(f);
     } else if (f.type === DATA) {
-      if (sid > this.lastCid) throw new H2ProtocolError(`DATA on idle stream ${sid}`);
-      const n = payloadOf(f).length;
-      if (n > 0) this.down.out.push(windowUpdate(0, n));
-    } else if (f.type === RST_STREAM && sid > this.lastCid) {
+      if (this.idle(sid)) throw new H2ProtocolError(`DATA on idle stream ${sid}`);
+      this.dropped(sid, payloadOf(f).length, false);
+    } else if (f.type === RST_STREAM && this.idle(sid)) {
       throw new H2ProtocolError(`RST_STREAM on idle stream ${sid}`);
     }
   };
+
+  /** A stream neither peer has opened yet: the client's own ids, or the ids the upstream pushes
+   *  (a push ended here may still be refused by a client that has not seen its end). */
+  private idle(sid: number): boolean {
+    return sid > (sid % 2 === 0 ? this.lastPromised : this.lastCid);
+  }
 
   private clientBlock(b: Block): void {
     if (b.type !== HEADERS) throw new H2ProtocolError(`header block of frame type ${b.type} from a client`);
@@ -348,6 +385,7 @@ export class H2Relay implements ProtocolSession {
     }
     const s = this.byUpstream.get(b.sid);
     if (b.type === PUSH_PROMISE) {
+      if (b.promised! > this.lastPromised) this.lastPromised = b.promised!;
       // A push rides on the stream that asked for it; where that stream is not the client's
       // to see (answered or reset by the proxy), the push is refused.
       if (s === undefined || s.state !== 'open') {
@@ -366,7 +404,8 @@ export class H2Relay implements ProtocolSession {
   }
 
   /** GOAWAY's last stream id is the upstream's; the client hears its own, and the streams the
-   *  upstream will not take are refused, or left to the client where its GOAWAY says so. */
+   *  upstream will not take are refused, or left to the client where its GOAWAY says so. A
+   *  stream the proxy answered itself is not the upstream's to refuse: it counts as taken. */
   private upstreamGoaway(f: Frame): void {
     const p = payloadOf(f);
     if (p.length < 8) throw new H2ProtocolError('a GOAWAY frame too short');
@@ -376,11 +415,12 @@ export class H2Relay implements ProtocolSession {
       return;
     }
     this.goneAway = true;
+    const taken = (s: RelayStream) => s.state === 'local' || (s.uid !== 0 && s.uid <= last);
     let clientLast = 0;
-    for (const s of this.byClient.values()) if (s.uid !== 0 && s.uid <= last && s.cid > clientLast) clientLast = s.cid;
+    for (const s of this.byClient.values()) if (taken(s) && s.cid > clientLast) clientLast = s.cid;
     p.writeUInt32BE(clientLast, 0);
     this.down.out.push(f.raw);
-    for (const s of [...this.byClient.values()]) if (s.uid === 0 || s.uid > last) s.refuse(s.cid <= clientLast);
+    for (const s of [...this.byClient.values()]) if (!taken(s)) s.refuse(s.cid <= clientLast);
   }
 
   // ---- connection-wide ----

@@ -3,10 +3,16 @@
 // receiving peer in the current turn.
 
 import {
-  CONTINUATION, END_HEADERS, FrameReader, H2ProtocolError, COMPRESSION_ERROR, HEADERS, PRIORITY_FLAG, PUSH_PROMISE,
-  payloadOf, unpadded, type Frame,
+  CONTINUATION, END_HEADERS, ENHANCE_YOUR_CALM, FrameReader, H2ProtocolError, COMPRESSION_ERROR, HEADERS, PRIORITY_FLAG,
+  PUSH_PROMISE, payloadOf, unpadded, type Frame,
 } from './h2-frame.js';
 import { HpackDecoder, type Field } from './hpack.js';
+
+/** The most a header block's frames may add up to while it is gathered. The decoder refuses a
+ *  list past 256 KiB only once the block is whole; no encoding of such a list reaches 4 times that
+ *  (a Huffman code is at most 30 bits an octet), and a peer that keeps a block open with
+ *  CONTINUATION frames would otherwise be buffered without end. */
+const MAX_BLOCK = 1024 * 1024;
 
 /** A whole header block: its frames as they came, and its fields decoded. */
 export interface Block {
@@ -59,6 +65,7 @@ export class Side {
   readonly unacked: Array<number | null> = [];
   private open: Block | null = null;
   private fragments: Buffer[] = [];
+  private gathered = 0;
 
   constructor(readonly out: Out) {}
 
@@ -82,7 +89,10 @@ export class Side {
         this.fragments.push(p.subarray(4));
       }
       this.open = block;
+      this.gathered = 0;
     }
+    this.gathered += f.raw.length;
+    if (this.gathered > MAX_BLOCK) throw new H2ProtocolError(`a header block past ${MAX_BLOCK} bytes`, ENHANCE_YOUR_CALM);
     if ((f.flags & END_HEADERS) === 0) return null;
     const block = this.open!;
     this.open = null;

@@ -69,9 +69,10 @@ export class H2cSession implements ProtocolSession {
     this.relay.tap = null;
     void this.conn.toClient(SWITCHING);
     const body = this.upgrade.body;
-    this.relay.fromClientFrames(upgradeFrames(this.upgrade.head, body));
-    // The upstream gives back window for stream 1's body, which the client never sent as DATA.
+    // The upstream gives back window for stream 1's body, which the client never sent as DATA;
+    // owed before the frames go, as a toxic that drops them takes it back at once.
     this.relay.injected('upstream', body.length);
+    this.relay.fromClientFrames(upgradeFrames(this.upgrade.head, body));
     void this.relay.fromUpstream(seen);
     this.relaying = true;
     if (this.early.length > 0) void this.relay.fromClient(Buffer.concat(this.early));
