@@ -195,14 +195,15 @@ it('the stream drops when the server goes away; the page says so, reconnects, an
   // Live again: a change on the new server reaches the page through the stream.
   await server.toxic('after-restart', { name: 'fresh', type: 'latency', attributes: { latency: 1 } });
   await page.waitForFunction(() => document.querySelector('#proxies tbody tr[data-proxy="after-restart"] td[data-label="Toxics"]')?.textContent === '1');
-  // Expected errors: the reconnects and polls (GET only) that failed while the server was down,
-  // and the run the page was watching, which the new server (its state in memory) never heard of.
+  // Expected errors: the reconnects and polls (GET only) that failed while the server was down
+  // (refused, or reset when one was in flight as it closed), and the run the page was watching,
+  // which the new server (its state in memory) never heard of.
   const runId = await page.getAttribute('#run-detail', 'data-run');
   await page.waitForFunction(() => /not found/.test(document.getElementById('run-detail')?.textContent ?? ''));
   const expected = [
     /^console: WebSocket connection to 'ws:\/\/127\.0\.0\.1:\d+\/events\/stream\?token=[^']*' failed/,
-    new RegExp(`^requestfailed: GET ${server.url}/\\S* net::ERR_CONNECTION_REFUSED$`),
-    /^console: Failed to load resource: net::ERR_CONNECTION_REFUSED$/,
+    new RegExp(`^requestfailed: GET ${server.url}/\\S* net::ERR_CONNECTION_(REFUSED|RESET)$`),
+    /^console: Failed to load resource: net::ERR_CONNECTION_(REFUSED|RESET)$/,
     new RegExp(`^HTTP 404 GET ${server.url}/scenarios/runs/${runId}$`),
     /^console: Failed to load resource: the server responded with a status of 404 \(Not Found\)$/,
   ];

@@ -66,6 +66,9 @@ export class VirtualList {
 
   /** Scrolls item `index` into view and focuses its row. */
   focusIndex(/** @type {number} */ index) {
+    // The scroll is chosen afresh for the items as they are now: rows added since the last
+    // frame must not move it again, or the row to focus may not be drawn at all.
+    this.shift = 0;
     const i = Math.max(0, Math.min(index, this.items.length - 1));
     const h = this.measure();
     const top = i * h;

@@ -3,12 +3,11 @@
 // code cannot be trusted alone.
 
 import { spawn } from 'node:child_process';
-import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-// uvu's exports do not expose bin.js or package.json; its main entry sits in dist/.
-const uvu = join(dirname(createRequire(import.meta.url).resolve('uvu')), '..', 'bin.js');
+// uvu's command line, ending its process once the last suite has reported (uvu-run.ts).
+const uvu = join(dirname(fileURLToPath(import.meta.url)), 'uvu-run.js');
 const tests = join(dirname(fileURLToPath(import.meta.url)), '..');
 // uvu sets FORCE_COLOR=1 unless told --no-color, and every Node child a test spawns then warns
 // that NO_COLOR is ignored. Colour only where someone reads it: a terminal that did not opt out.
