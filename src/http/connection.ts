@@ -1,8 +1,10 @@
 // One client connection of an http proxy: the client's socket with a chain of TCP toxics each
 // way (byte-link.ts), the HTTP session above them (HTTP/1.1 or HTTP/2, told apart by the first
-// bytes), and one upstream connection, dialled when the first request is to be forwarded, so
-// requests answered by a toxic never reach the server. One client connection, one upstream
-// connection: keep-alive and multiplexing look the same to the server as without the proxy.
+// bytes), and one upstream connection: on HTTP/1.1 dialled when the first request is to be
+// forwarded, so requests answered by a toxic never reach the server; on HTTP/2 once the client's
+// preface is in, as the server's SETTINGS are part of the exchange. One client connection, one
+// upstream connection: keep-alive and multiplexing look the same to the server as without the
+// proxy.
 
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
@@ -117,11 +119,10 @@ export class HttpConnection extends LiveBase implements LiveConnection, Exchange
 
   /**
    * The upstream connection, dialled on first use after any slow_open delay rolled in on this
-   * connection; rejects (having warned and reset the client) when it cannot be reached. With
-   * `reads`, it reads through that slot (HTTP/1.1); without, it is left to its owner's stream
-   * machinery (HTTP/2, whose session reads the socket natively).
+   * connection; rejects (having warned and reset the client) when it cannot be reached. It
+   * reads through `reads`, as a TCP connection's sockets do.
    */
-  upstream(reads?: ReadSlot): Promise<net.Socket> {
+  upstream(reads: ReadSlot): Promise<net.Socket> {
     this.dialing ??= this.dial(reads);
     return this.dialing;
   }
@@ -227,11 +228,11 @@ export class HttpConnection extends LiveBase implements LiveConnection, Exchange
     this.owner.closed(this);
   }
 
-  private async dial(reads: ReadSlot | undefined): Promise<net.Socket> {
+  private async dial(reads: ReadSlot): Promise<net.Socket> {
     const delay = this.connectDelay();
     if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
     const { host, port } = parseHostPort(this.owner.upstream);
-    const socket = net.connect({ host, port, noDelay: true, allowHalfOpen: true, ...(reads !== undefined ? { onread: reads.options } : {}) });
+    const socket = net.connect({ host, port, noDelay: true, allowHalfOpen: true, onread: reads.options });
     try {
       await new Promise<void>((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`connect timed out after ${TcpProxy.dialTimeoutMs} ms`)), TcpProxy.dialTimeoutMs);

@@ -13,7 +13,6 @@ import { adoptAccepted, ReadSlot } from '../core/socket-reader.js';
 import { Proxy, type Listener } from '../core/proxy.js';
 import type { ToxicConfig } from '../core/toxic-config.js';
 import { HttpConnection, type HttpOwner } from './connection.js';
-import { H2Server } from './h2-session.js';
 import { RouteStats, type ExchangeRecord } from './route-stats.js';
 import { sniffer } from './sniff.js';
 
@@ -25,7 +24,6 @@ export class HttpProxy extends Proxy implements HttpOwner {
   /** Requests each request toxic has matched, for `first`; kept across its updates. */
   private readonly counters = new Map<string, { n: number }>();
   private requestList: readonly ToxicConfig[] = [];
-  private readonly h2 = new H2Server();
 
   protected async bindListener(bind: HostPort): Promise<Listener> {
     const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true });
@@ -118,7 +116,7 @@ export class HttpProxy extends Proxy implements HttpOwner {
     const socket = adoptAccepted(accepted, reads);
     socket.on('error', () => {});
     socket.once('close', () => proxiedFds.release(2));
-    this.connections.add(new HttpConnection(id, this.seq++, peer, socket, reads, this, sniffer(this.h2)));
+    this.connections.add(new HttpConnection(id, this.seq++, peer, socket, reads, this, sniffer()));
   }
 
   /** The proxy's max_connections, then the descriptors every proxy shares; a refused client is

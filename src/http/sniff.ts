@@ -4,18 +4,19 @@
 
 import type { HttpConnection, ProtocolSession } from './connection.js';
 import { H1Session } from './h1-session.js';
-import { PREFACE } from './h2c.js';
-import { H2Session, type H2Server } from './h2-session.js';
+import { PREFACE } from './h2-frame.js';
+import { H2Relay } from './h2-relay.js';
+import { H2cSession } from './h2-upgrade.js';
 
 const EMPTY: Buffer = Buffer.alloc(0);
 
-export function sniffer(h2: H2Server): (conn: HttpConnection) => ProtocolSession {
+export function sniffer(): (conn: HttpConnection) => ProtocolSession {
   return (conn) => {
     let seen = EMPTY;
     /** An HTTP/1.1 session that hands an h2c upgrade request to an HTTP/2 session, which
      *  gives it back (declined) when the upstream does not speak HTTP/2. */
     const http1 = (): H1Session => new H1Session(conn, (head, headBytes, body) => {
-      conn.session = new H2Session(conn, h2, {
+      conn.session = new H2cSession(conn, {
         head,
         body,
         decline: (early) => {
@@ -32,7 +33,7 @@ export function sniffer(h2: H2Server): (conn: HttpConnection) => ProtocolSession
         const n = Math.min(seen.length, PREFACE.length);
         const prefix = seen.compare(PREFACE, 0, n, 0, n) === 0;
         if (prefix && n < PREFACE.length) return;
-        conn.session = prefix ? new H2Session(conn, h2) : http1();
+        conn.session = prefix ? new H2Relay(conn) : http1();
         return conn.session.fromClient(seen);
       },
       clientEnded() {
