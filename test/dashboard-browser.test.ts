@@ -166,10 +166,18 @@ it('an event row opens its full detail and its live connection', async () => {
   const conns = (await server.api('GET', '/connections')).json.proxies.find((p: any) => p.proxy === 'echo').connections;
   assert.is(conns.length, 1);
   assert.is(conns[0].client, clientAddress);
+  // A keyboard user on a connection's button keeps their place through the table's rebuilds.
+  await page.focus(`#connections button[data-conn="${conns[0].conn}"]`);
+  await sleep(1500);
+  assert.is(await page.evaluate(() => (document.activeElement as HTMLElement | null)?.closest('#connections') ? (document.activeElement as HTMLElement).dataset.conn : null), conns[0].conn);
   // Rows slide down as events arrive, except while the list holds focus: focus one, then click it.
   await page.focus(`${DELAYED}[aria-posinset="2"]`);
   const id = await page.evaluate(() => document.activeElement?.getAttribute('data-id'));
-  assert.ok(id);
+  assert.ok(id, `focus on an event row, not ${await page.evaluate(() => document.activeElement?.outerHTML.slice(0, 120))}`);
+  // The connections table is rebuilt every second and puts focus back on its own buttons; the
+  // event row names the same connection, and must keep its focus through those rebuilds.
+  await sleep(2500);
+  assert.is(await page.evaluate(() => document.activeElement?.getAttribute('data-id')), id, 'the event row keeps focus while the connections table refreshes');
   await page.click(`#event-log .event-row[data-id="${id}"]`);
   await page.waitForSelector('#event-detail[open]');
   assert.is(await page.textContent('#event-detail-title'), 'fault:injected');

@@ -68,7 +68,9 @@ export async function fetchConnections(proxy) {
 /** @param {ConnectionInfo[]} list */
 function render(list) {
   const body = /** @type {HTMLElement} */ (byId('connections').querySelector('tbody'));
-  const focused = document.activeElement instanceof HTMLElement ? document.activeElement.dataset.conn : undefined;
+  // Only a button in this table is restored: event rows carry data-conn too, and taking their
+  // focus every second would pull a keyboard user out of the event log.
+  const focused = document.activeElement instanceof HTMLElement && body.contains(document.activeElement) ? document.activeElement.dataset.conn : undefined;
   replace(body, list.map((c) => {
     const active = [...(c.toxics?.upstream ?? []).map((t) => `${t} ↑`), ...(c.toxics?.downstream ?? []).map((t) => `${t} ↓`)];
     return h('tr', { 'data-conn': c.conn },
