@@ -138,7 +138,13 @@ it('traffic through the proxy: delayed events in the log, rates in the row, the 
     assert.ok(rate > 0 && rate <= sent * 4, `${label}: ${rate} B/s shown, ${sent} B/s sent`);
   }
   // One delayed event per chunk at most: echoed chunks may arrive joined, never split.
-  const faults = Number(await page.textContent(`${ROW} td[data-label="Faults/s"] .rate`));
+  // A starved sender (3 chunks a second under load) can leave a one-second window without a
+  // fault, so the cell may read 0 for a moment: wait for a second that had some.
+  const shown = await page.waitForFunction((row) => {
+    const n = Number(document.querySelector(`${row} td[data-label="Faults/s"] .rate`)?.textContent);
+    return n > 0 ? n : false;
+  }, ROW, { timeout: 30_000 });
+  const faults = Number(await shown.jsonValue());
   assert.ok(faults > 0 && faults <= chunkRate(3000) * 4, `faults/s ${faults}, ${chunkRate(3000)} chunks/s sent`);
   // Three one-second samples with traffic in both charts: the lines have left the baseline.
   await page.waitForFunction(() => {
